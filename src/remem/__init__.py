@@ -1,0 +1,34 @@
+"""remem: long-term memory for LLM agents. Offline, LLM-free hybrid recall with provenance."""
+
+from .embed import Embedder, HashingEmbedder, OpenAIEmbedder
+from .errors import (
+    EmbedderError,
+    ImportFormatError,
+    InvalidInput,
+    MigrationError,
+    NotFound,
+    RememError,
+    StoreError,
+)
+from .memory import Memory, MemoryItem, SearchConfig
+from .types import AddResult, HistoryEntry, Hit
+
+__all__ = [
+    "AddResult",
+    "Embedder",
+    "EmbedderError",
+    "HashingEmbedder",
+    "HistoryEntry",
+    "Hit",
+    "ImportFormatError",
+    "InvalidInput",
+    "Memory",
+    "MemoryItem",
+    "MigrationError",
+    "NotFound",
+    "OpenAIEmbedder",
+    "RememError",
+    "SearchConfig",
+    "StoreError",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""Export/import record format (JSON lines). Pure validation of parsed records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ._ingest import check_id
+from .errors import ImportFormatError, InvalidInput
+from .types import ROLES
+
+FORMAT = "remem-export"
+VERSION = 1
+
+_STR, _OPT_STR, _NUM, _OPT_NUM, _INT = "str", "str?", "num", "num?", "int"
+_LIST, _DICT = "list[str]", "dict"
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    "episode": {"id": _STR, "user_id": _STR, "agent_id": _OPT_STR, "session_id": _OPT_STR,
+                "source_id": _OPT_STR, "role": _STR, "name": _OPT_STR, "content": _STR,
+                "timestamp": _NUM, "seq": _INT, "metadata": _DICT, "created_at": _NUM},
+    "memory": {"id": _STR, "user_id": _STR, "agent_id": _OPT_STR, "session_id": _OPT_STR,
+               "text": _STR, "keys": _STR, "type": _STR, "speaker": _OPT_STR,
+               "source_ids": _LIST, "episode_ids": _LIST, "created_at": _NUM,
+               "updated_at": _NUM, "event_time": _OPT_NUM, "importance": _NUM,
+               "metadata": _DICT, "status": _STR, "valid_from": _OPT_NUM, "valid_to": _OPT_NUM,
+               "access_count": _INT, "last_access": _OPT_NUM, "embedding": _OPT_STR,
+               "embed_model": _OPT_STR},
+    "history": {"memory_id": _STR, "user_id": _STR, "event": _STR, "old_text": _OPT_STR,
+                "new_text": _OPT_STR, "at": _NUM, "actor": _STR},
+}
+
+
+def _check(value: Any, kind: str) -> bool:
+    if kind.endswith("?") and value is None:
+        return True
+    base = kind.rstrip("?")
+    if base == _STR:
+        return isinstance(value, str)
+    if base == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base == _LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, dict)
+
+
+def header(embed_model: str, exported_at: float) -> dict[str, Any]:
+    return {"kind": "header", "format": FORMAT, "version": VERSION,
+            "embed_model": embed_model, "exported_at": exported_at}
+
+
+def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """Parse and validate every line; raise ``ImportFormatError`` with the first bad line's
+    number. Returns the records (without the header)."""
+    records: list[dict[str, Any]] = []
+    seen_header = False
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImportFormatError(f"not valid JSON ({exc.msg})", line=n) from None
+        if not isinstance(obj, dict):
+            raise ImportFormatError("expected a JSON object", line=n)
+        kind = obj.get("kind")
+        if kind == "header":
+            if obj.get("format") != FORMAT:
+                raise ImportFormatError(f"not a {FORMAT} file", line=n)
+            if not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
+                raise ImportFormatError(
+                    f"export version {obj.get('version')!r} is not supported (max {VERSION})", line=n)
+            seen_header = True
+            continue
+        if kind not in SCHEMAS:
+            raise ImportFormatError(f"unknown record kind {kind!r}", line=n)
+        schema = SCHEMAS[kind]
+        missing = [k for k in schema if k not in obj]
+        if missing:
+            raise ImportFormatError(f"{kind} record misses field(s): {', '.join(missing)}", line=n)
+        for key, typ in schema.items():
+            if not _check(obj[key], typ):
+                raise ImportFormatError(f"{kind} field {key!r} must be {typ}", line=n)
+        try:
+            check_id(obj["user_id"], "user_id")
+            if kind == "episode" and obj["role"] not in ROLES:
+                raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+            if kind != "history" and not obj.get("content", obj.get("text", "")).strip():
+                raise InvalidInput("text must not be empty")
+        except InvalidInput as exc:
+            raise ImportFormatError(str(exc), line=n) from None
+        records.append({k: obj[k] for k in ("kind", *schema)})
+    if records and not seen_header:
+        raise ImportFormatError(f"missing header line (kind: header, format: {FORMAT})", line=1)
+    return records

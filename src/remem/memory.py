@@ -1,0 +1,370 @@
+"""``Memory``: the engine that ties ingest, extraction, the store, the embedder and
+retrieval together. Dependencies are injected; nothing is built behind the caller's back
+except the documented defaults (SQLite file store, packaged ONNX embedder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Mapping, Sequence
+
+import numpy as np
+
+from . import _extract, _jsonl
+from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
+from ._text import fts_query
+from .embed.base import Embedder
+from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
+from .fusion import order, rrf
+from .store.sqlite import SQLiteStore
+from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope
+
+MAX_LIMIT = 1000
+
+
+def default_path() -> Path:
+    """``$REMEM_PATH`` if set, else ``memory.db`` in the user's data directory."""
+    env = os.environ.get("REMEM_PATH")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("remem") / "memory.db"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Retrieval knobs. ``weights`` are per-signal RRF weights (0 switches a signal off)."""
+
+    candidates: int = 100
+    rrf_k: float = 60.0
+    weights: Mapping[str, float] = field(default_factory=lambda: {"lexical": 1.0, "dense": 1.0})
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """A stored memory as returned by ``get`` / ``get_all``."""
+
+    id: str
+    text: str
+    type: str
+    source_ids: tuple[str, ...]
+    user_id: str
+    agent_id: str | None
+    session_id: str | None
+    speaker: str | None
+    created_at: datetime
+    updated_at: datetime
+    event_time: datetime | None
+    metadata: Mapping[str, Any]
+
+    @classmethod
+    def from_record(cls, m: MemoryRecord) -> "MemoryItem":
+        return cls(m.id, m.text, m.type, m.source_ids, m.scope.user_id, m.scope.agent_id,
+                   m.scope.session_id, m.speaker, to_datetime(m.created_at),  # type: ignore[arg-type]
+                   to_datetime(m.updated_at), to_datetime(m.event_time), m.metadata)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "type": self.type,
+                "source_ids": list(self.source_ids), "user_id": self.user_id,
+                "agent_id": self.agent_id, "session_id": self.session_id,
+                "speaker": self.speaker, "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+                "event_time": self.event_time.isoformat() if self.event_time else None,
+                "metadata": dict(self.metadata)}
+
+
+def _scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
+    return Scope(
+        check_id(user_id, "user_id"),  # type: ignore[arg-type]
+        check_id(agent_id, "agent_id", required=False),
+        check_id(session_id, "session_id", required=False),
+    )
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
+    if len(text) > 64_000:
+        raise InvalidInput("metadata is larger than 64 KB")
+    return json.loads(text)
+
+
+class Memory:
+    """Long-term memory for one application.
+
+    >>> m = Memory(":memory:", embedder=HashingEmbedder())
+    >>> m.add("I moved to Lisbon in May", user_id="ana")
+    >>> m.search("where does Ana live?", user_id="ana")[0].text
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: Any = None,
+        config: SearchConfig | None = None,
+    ) -> None:
+        if store is not None and path is not None:
+            raise InvalidInput("give either path or store, not both")
+        if embedder is None:
+            from .embed.onnx import OnnxEmbedder
+
+            embedder = OnnxEmbedder()
+        if not isinstance(embedder, Embedder):
+            raise InvalidInput("embedder must have name, dim and embed(texts)")
+        self.embedder = embedder
+        self.config = config or SearchConfig()
+        if store is None:
+            target = default_path() if path is None else path
+            store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
+        self.store = store
+
+    # -- lifecycle ------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            vecs = self.embedder.embed(list(texts))
+        except RememError:
+            raise
+        except Exception as exc:  # translate at the seam
+            raise EmbedderError(f"embedder {self.embedder.name} failed: {exc}") from exc
+        if vecs.shape != (len(texts), self.embedder.dim):
+            raise EmbedderError(
+                f"embedder {self.embedder.name} returned shape {vecs.shape}, "
+                f"expected ({len(texts)}, {self.embedder.dim})")
+        return vecs
+
+    # -- writes ---------------------------------------------------------------------
+    def add(
+        self,
+        messages: str | Sequence[Mapping[str, Any] | str],
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        timestamp: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AddResult:
+        """Store each message verbatim as an episode and derive memories from it.
+
+        ``messages``: a string, or OpenAI-style dicts with ``role``, ``content`` and
+        optional ``name`` (speaker), ``id`` (your id for the turn, returned as provenance
+        in ``Hit.source_ids``; re-adding the same id with the same content is a no-op)
+        and ``timestamp``. One transaction: all of it is stored or none.
+        """
+        scope = _scope(user_id, agent_id, session_id)
+        meta = _check_metadata(metadata)
+        now = time.time()
+        default_time = parse_time(timestamp)
+        turns = normalise_messages(messages, default_time if default_time is not None else now)
+        episodes: list[Episode] = []
+        memories: list[MemoryRecord] = []
+        embed_texts: list[str] = []
+        for seq, turn in enumerate(turns):
+            ts = turn.timestamp if turn.timestamp is not None else now
+            ep = Episode(uuid.uuid4().hex, scope, turn.role, turn.content, turn.name,
+                         turn.source_id, ts, seq, meta)
+            episodes.append(ep)
+            for cand in _extract.turn_candidates(turn):
+                memories.append(MemoryRecord(
+                    id=uuid.uuid4().hex, scope=scope, text=cand.text, type=cand.type,
+                    source_ids=(turn.source_id or ep.id,), episode_ids=(ep.id,),
+                    created_at=now, updated_at=now, event_time=ts, speaker=turn.name,
+                    keys=cand.keys, metadata=meta))
+                embed_texts.append(cand.embed_text)
+        vectors = self._embed(embed_texts)
+        ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
+        return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
+
+    def update(self, memory_id: str, text: str, *, user_id: str | None = None) -> MemoryItem:
+        """Replace a memory's text (re-embedded); the old text stays in ``history``."""
+        current = self._get_record(memory_id, user_id)
+        text = check_text(text, "text")
+        vec = self._embed([f"{current.speaker}: {text}" if current.speaker else text])[0]
+        self.store.update(memory_id, text, current.speaker or "", vec, self.embedder.name)
+        return self.get(memory_id)
+
+    def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
+        """Delete one memory (its source episodes stay; the deletion is in ``history``)."""
+        self._get_record(memory_id, user_id)
+        if self.store.delete(memory_id) is None:
+            raise NotFound(f"no memory with id {memory_id!r}")
+
+    def delete_all(self, *, user_id: str, agent_id: str | None = None,
+                   session_id: str | None = None) -> int:
+        """Delete every memory and episode in the scope. Returns memories deleted."""
+        return self.store.delete_scope(_scope(user_id, agent_id, session_id))
+
+    # -- reads ----------------------------------------------------------------------
+    def _get_record(self, memory_id: Any, user_id: str | None) -> MemoryRecord:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidInput("memory id must be a non-empty string")
+        rec = self.store.get(memory_id)
+        if rec is None or (user_id is not None and rec.scope.user_id != user_id):
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return rec
+
+    def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
+        """The memory with this id; ``NotFound`` if absent (or not ``user_id``'s)."""
+        return MemoryItem.from_record(self._get_record(memory_id, user_id))
+
+    def get_all(self, *, user_id: str, agent_id: str | None = None,
+                session_id: str | None = None, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
+        """A scope's memories in event-time order, paginated."""
+        scope = _scope(user_id, agent_id, session_id)
+        if not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise InvalidInput("limit must be an int between 1 and 100000")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be an int >= 0")
+        return [MemoryItem.from_record(m) for m in self.store.list(scope, limit=limit, offset=offset)]
+
+    def count(self, *, user_id: str, agent_id: str | None = None, session_id: str | None = None) -> int:
+        return self.store.count(_scope(user_id, agent_id, session_id))
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        """Every change to a memory, oldest first (also after it was deleted)."""
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidInput("memory id must be a non-empty string")
+        entries = self.store.history(memory_id)
+        if not entries:
+            raise NotFound(f"no history for memory id {memory_id!r}")
+        return entries
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Hybrid search in one scope: lexical (FTS5 BM25) and dense candidates fused
+        with reciprocal rank fusion. Each hit's ``explain`` holds each signal's share."""
+        scope = _scope(user_id, agent_id, session_id)
+        query = check_text(query, "query")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be an int between 1 and {MAX_LIMIT}")
+        allowed = self.store.filter_ids(scope, filters) if filters else None
+        if allowed is not None and not allowed:
+            return []
+        cfg = self.config
+        n = max(cfg.candidates, limit)
+        rankings: dict[str, list[str]] = {}
+        raw: dict[str, dict[str, float]] = {}
+        if cfg.weights.get("lexical", 1.0):
+            match = fts_query(query)
+            lex = self.store.lexical(scope, match, n, allowed) if match else []
+            rankings["lexical"] = [i for i, _ in lex]
+            raw["lexical"] = dict(lex)
+        if cfg.weights.get("dense", 1.0):
+            qv = self._embed([query])[0]
+            dense = self.store.dense(scope, qv, self.embedder.name, n, allowed)
+            rankings["dense"] = [i for i, _ in dense]
+            raw["dense"] = dict(dense)
+        parts = rrf(rankings, cfg.weights, cfg.rrf_k)
+        ranked = order(parts)[:limit]
+        records = {m.id: m for m in self.store.fetch([i for i, _ in ranked])}
+        hits = []
+        for doc, score in ranked:
+            m = records.get(doc)
+            if m is None:  # deleted between ranking and fetch
+                continue
+            explain = dict(parts[doc])
+            for signal, values in raw.items():
+                if doc in values:
+                    explain[f"{signal}_raw"] = values[doc]
+            hits.append(Hit(
+                id=m.id, text=m.text, score=score, source_ids=m.source_ids, type=m.type,
+                created_at=to_datetime(m.created_at),  # type: ignore[arg-type]
+                event_time=to_datetime(m.event_time), metadata=m.metadata, speaker=m.speaker,
+                user_id=m.scope.user_id, agent_id=m.scope.agent_id,
+                session_id=m.scope.session_id, explain=explain))
+        return hits
+
+    # -- export / import ------------------------------------------------------------
+    def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
+        """Write episodes, memories (with vectors) and history as JSON lines. Returns the
+        number of records. A path is written atomically (temp file + rename)."""
+        if user_id is not None:
+            check_id(user_id, "user_id")
+        if hasattr(path, "write"):
+            return self._write_export(path, user_id)  # type: ignore[arg-type]
+        target = Path(path)  # type: ignore[arg-type]
+        if target.is_dir():
+            raise InvalidInput(f"export path {target} is a directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".remem-export-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                n = self._write_export(fh, user_id)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return n
+
+    def _write_export(self, fh: IO[str], user_id: str | None) -> int:
+        fh.write(json.dumps(_jsonl.header(self.embedder.name, time.time())) + "\n")
+        n = 0
+        for rec in self.store.export_records(user_id):
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+
+    def import_(self, path: str | os.PathLike[str] | IO[str]) -> dict[str, int]:
+        """Read a file written by ``export``. Every line is validated first; one bad line
+        (reported with its number) imports nothing. Existing ids are skipped. Memories
+        embedded by another model are re-embedded with this one."""
+        if hasattr(path, "read"):
+            records = _jsonl.parse_lines(path)  # type: ignore[arg-type]
+        else:
+            p = Path(path)  # type: ignore[arg-type]
+            if p.is_dir():
+                raise InvalidInput(f"import path {p} is a directory")
+            if not p.exists():
+                raise InvalidInput(f"import file {p} does not exist")
+            try:
+                with p.open(encoding="utf-8") as fh:
+                    records = _jsonl.parse_lines(fh)
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
+        stale = [r for r in records if r["kind"] == "memory"
+                 and (r["embed_model"] != self.embedder.name or not r["embedding"])]
+        if stale:
+            vecs = self._embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]
+                                for r in stale])
+            import base64
+
+            for r, v in zip(stale, vecs):
+                r["embedding"] = base64.b64encode(v.astype(np.float16).tobytes()).decode()
+                r["embed_model"] = self.embedder.name
+        try:
+            return self.store.import_records(records)
+        except StoreError:
+            raise

@@ -1,0 +1,152 @@
+"""SQLite schema as an ordered list of migrations. Each runs in the transaction that
+records it, so a store is never left half-migrated."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+from ..errors import MigrationError
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute statements one by one (``executescript`` would COMMIT the migration's
+    transaction early)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            db.execute(buf)
+            buf = ""
+    if buf.strip():
+        raise MigrationError(f"incomplete SQL statement in migration: {buf.strip()[:80]}")
+
+
+def _m1_initial(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE episodes (
+            id          TEXT PRIMARY KEY,
+            user_id     TEXT NOT NULL,
+            agent_id    TEXT NOT NULL DEFAULT '',
+            session_id  TEXT NOT NULL DEFAULT '',
+            source_id   TEXT,
+            role        TEXT NOT NULL,
+            name        TEXT,
+            content     TEXT NOT NULL,
+            timestamp   REAL NOT NULL,
+            seq         INTEGER NOT NULL,
+            metadata    TEXT NOT NULL DEFAULT '{}',
+            created_at  REAL NOT NULL
+        );
+        CREATE INDEX episodes_scope ON episodes(user_id, agent_id, session_id, timestamp, seq);
+        CREATE UNIQUE INDEX episodes_source ON episodes(user_id, agent_id, session_id, source_id)
+            WHERE source_id IS NOT NULL;
+
+        CREATE TABLE memories (
+            rowid        INTEGER PRIMARY KEY,
+            id           TEXT NOT NULL UNIQUE,
+            user_id      TEXT NOT NULL,
+            agent_id     TEXT NOT NULL DEFAULT '',
+            session_id   TEXT NOT NULL DEFAULT '',
+            scope_key    TEXT NOT NULL,
+            text         TEXT NOT NULL,
+            keys         TEXT NOT NULL DEFAULT '',
+            type         TEXT NOT NULL,
+            speaker      TEXT,
+            source_ids   TEXT NOT NULL DEFAULT '[]',
+            episode_ids  TEXT NOT NULL DEFAULT '[]',
+            created_at   REAL NOT NULL,
+            updated_at   REAL NOT NULL,
+            event_time   REAL,
+            valid_from   REAL,
+            valid_to     REAL,
+            importance   REAL NOT NULL DEFAULT 0.5,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            last_access  REAL,
+            metadata     TEXT NOT NULL DEFAULT '{}',
+            status       TEXT NOT NULL DEFAULT 'active',
+            content_hash TEXT NOT NULL,
+            embedding    BLOB,
+            embed_model  TEXT
+        );
+        CREATE INDEX memories_scope ON memories(user_id, agent_id, session_id, status);
+        CREATE INDEX memories_event_time ON memories(user_id, event_time);
+
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            scope_key, text, keys,
+            content='memories', content_rowid='rowid',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO memories_fts(rowid, scope_key, text, keys)
+            VALUES (new.rowid, new.scope_key, new.text, new.keys);
+        END;
+        CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, scope_key, text, keys)
+            VALUES ('delete', old.rowid, old.scope_key, old.text, old.keys);
+        END;
+        CREATE TRIGGER memories_au AFTER UPDATE OF scope_key, text, keys ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, scope_key, text, keys)
+            VALUES ('delete', old.rowid, old.scope_key, old.text, old.keys);
+            INSERT INTO memories_fts(rowid, scope_key, text, keys)
+            VALUES (new.rowid, new.scope_key, new.text, new.keys);
+        END;
+
+        CREATE TABLE history (
+            id         INTEGER PRIMARY KEY,
+            memory_id  TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            event      TEXT NOT NULL,
+            old_text   TEXT,
+            new_text   TEXT,
+            at         REAL NOT NULL,
+            actor      TEXT NOT NULL DEFAULT 'api'
+        );
+        CREATE INDEX history_memory ON history(memory_id, id);
+
+        -- bumped by every write to a user's memories; lets readers keep vector caches
+        CREATE TABLE scope_versions (
+            user_id   TEXT PRIMARY KEY,
+            version   INTEGER NOT NULL DEFAULT 0,
+            mutations INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the schema up to date. ``db`` must be in autocommit mode. Returns the version."""
+    db.execute("CREATE TABLE IF NOT EXISTS remem_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = db.execute("SELECT value FROM remem_meta WHERE key = 'schema_version'").fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(MIGRATIONS):
+        raise MigrationError(
+            f"store schema version {current} is newer than this remem supports "
+            f"({len(MIGRATIONS)}); upgrade remem"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # re-read under the write lock: another process may have migrated meanwhile
+            row = db.execute("SELECT value FROM remem_meta WHERE key='schema_version'").fetchone()
+            if row and int(row[0]) >= version:
+                db.execute("COMMIT")
+                continue
+            MIGRATIONS[version - 1](db)
+            db.execute(
+                "INSERT INTO remem_meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(version),),
+            )
+            db.execute("COMMIT")
+        except Exception as exc:
+            db.execute("ROLLBACK")
+            raise MigrationError(f"migration {version} failed: {exc}") from exc
+    return len(MIGRATIONS)

@@ -1,0 +1,61 @@
+"""The Store seam. The engine (``remem.Memory``) talks to storage only through this."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from ..types import Episode, HistoryEntry, MemoryRecord, Scope
+
+
+class Store(Protocol):
+    """Durable home of episodes, memories, vectors and history.
+
+    Every read takes a ``Scope`` (or an id, which the caller then checks against the
+    scope it is allowed to see); there is no unscoped search.
+    """
+
+    def add(
+        self,
+        episodes: Sequence[Episode],
+        memories: Sequence[MemoryRecord],
+        vectors: np.ndarray | None,
+        embed_model: str,
+    ) -> tuple[list[str], list[str], int]:
+        """Store all in one transaction. Episodes whose caller id is already stored with
+        the same content are skipped with their memories. Returns (episode ids in input
+        order, new memory ids, skipped count)."""
+        ...
+
+    def get(self, memory_id: str) -> MemoryRecord | None: ...
+
+    def fetch(self, memory_ids: Sequence[str]) -> list[MemoryRecord]: ...
+
+    def list(self, scope: Scope, *, limit: int, offset: int) -> list[MemoryRecord]: ...
+
+    def count(self, scope: Scope) -> int: ...
+
+    def update(
+        self, memory_id: str, text: str, keys: str, vector: np.ndarray | None, embed_model: str
+    ) -> MemoryRecord | None: ...
+
+    def delete(self, memory_id: str) -> MemoryRecord | None: ...
+
+    def delete_scope(self, scope: Scope) -> int: ...
+
+    def history(self, memory_id: str) -> list[HistoryEntry]: ...
+
+    def lexical(
+        self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]: ...
+
+    def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]: ...
+
+    def filter_ids(self, scope: Scope, filters: Mapping[str, Any]) -> set[str]: ...
+
+    def export_records(self, user_id: str | None) -> Iterator[dict[str, Any]]: ...
+
+    def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,504 @@
+"""SQLite store: one file, WAL mode, FTS5 lexical index, float16 vectors searched with numpy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInput, StoreError
+from ..types import Episode, HistoryEntry, MemoryRecord, Scope
+from . import _sqlite_schema
+from ._common import check_filters, decode_vector, encode_vector, from_epoch
+
+_MEMORY_COLS = (
+    "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
+    "created_at, updated_at, event_time, importance, metadata, status"
+)
+
+
+def scope_key(user_id: str) -> str:
+    """An FTS token naming a user scope, so FTS5 intersects scope and terms itself."""
+    return "u" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        scope=Scope(row[1], row[2] or None, row[3] or None),
+        text=row[4],
+        keys=row[5],
+        type=row[6],
+        speaker=row[7],
+        source_ids=tuple(json.loads(row[8])),
+        episode_ids=tuple(json.loads(row[9])),
+        created_at=row[10],
+        updated_at=row[11],
+        event_time=row[12],
+        importance=row[13],
+        metadata=json.loads(row[14]),
+        status=row[15],
+    )
+
+
+def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    sql, args = f"{p}user_id = ?", [scope.user_id]
+    if scope.agent_id is not None:
+        sql += f" AND {p}agent_id = ?"
+        args.append(scope.agent_id)
+    if scope.session_id is not None:
+        sql += f" AND {p}session_id = ?"
+        args.append(scope.session_id)
+    return sql, args
+
+
+@dataclass
+class _VectorCache:
+    version: int
+    mutations: int
+    max_rowid: int
+    model: str
+    ids: list[str]
+    agents: np.ndarray
+    sessions: np.ndarray
+    matrix: np.ndarray  # float32, (n, dim)
+
+
+class SQLiteStore:
+    """The embedded default store. Safe to share between threads; several processes may
+    open the same file (WAL, busy timeout, immediate write transactions)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            p = Path(self.path).expanduser()
+            if p.is_dir():
+                raise InvalidInput(f"store path {p} is a directory; give a file path")
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create directory for store {p}: {exc}") from exc
+            self.path = str(p)
+        self._lock = threading.RLock()
+        self._cache: dict[str, _VectorCache] = {}
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if self.path != ":memory:":
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            _sqlite_schema.migrate(self._db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    # -- plumbing -------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store query failed: {exc}") from exc
+
+    def _write(self, fn: Any) -> Any:
+        """Run ``fn(db)`` inside one IMMEDIATE transaction (all or nothing)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start write transaction: {exc}") from exc
+            try:
+                result = fn(self._db)
+                self._db.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"store write failed: {exc}") from exc
+                raise
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, user_id: str, *, mutation: bool) -> None:
+        db.execute(
+            "INSERT INTO scope_versions(user_id, version, mutations) VALUES (?, 1, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET version = version + 1, "
+            "mutations = mutations + excluded.mutations",
+            (user_id, 1 if mutation else 0),
+        )
+
+    @staticmethod
+    def _history(db: sqlite3.Connection, m_id: str, user_id: str, event: str,
+                 old: str | None, new: str | None, actor: str = "api") -> None:
+        db.execute(
+            "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (m_id, user_id, event, old, new, time.time(), actor),
+        )
+
+    # -- writes ---------------------------------------------------------------------
+    def add(
+        self,
+        episodes: Sequence[Episode],
+        memories: Sequence[MemoryRecord],
+        vectors: np.ndarray | None,
+        embed_model: str,
+    ) -> tuple[list[str], list[str], int]:
+        blobs = [encode_vector(v) for v in vectors] if vectors is not None else [None] * len(memories)
+
+        def run(db: sqlite3.Connection) -> tuple[list[str], list[str], int]:
+            ep_ids: list[str] = []
+            skipped: set[str] = set()
+            now = time.time()
+            for ep in episodes:
+                s = ep.scope
+                if ep.source_id is not None:
+                    row = db.execute(
+                        "SELECT id, content FROM episodes WHERE user_id=? AND agent_id=? "
+                        "AND session_id=? AND source_id=?",
+                        (s.user_id, s.agent_id or "", s.session_id or "", ep.source_id),
+                    ).fetchone()
+                    if row is not None:
+                        if row[1] != ep.content:
+                            raise InvalidInput(
+                                f"turn id {ep.source_id!r} is already stored in this scope "
+                                "with different content"
+                            )
+                        ep_ids.append(row[0])
+                        skipped.add(ep.id)
+                        continue
+                db.execute(
+                    "INSERT INTO episodes(id, user_id, agent_id, session_id, source_id, role, "
+                    "name, content, timestamp, seq, metadata, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (ep.id, s.user_id, s.agent_id or "", s.session_id or "", ep.source_id,
+                     ep.role, ep.name, ep.content, ep.timestamp, ep.seq,
+                     json.dumps(dict(ep.metadata)), now),
+                )
+                ep_ids.append(ep.id)
+            mem_ids: list[str] = []
+            for mem, blob in zip(memories, blobs):
+                if skipped.intersection(mem.episode_ids):
+                    continue
+                self._insert_memory(db, mem, blob, embed_model)
+                self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text)
+                mem_ids.append(mem.id)
+            for user in {e.scope.user_id for e in episodes} | {m.scope.user_id for m in memories}:
+                self._bump(db, user, mutation=False)
+            return ep_ids, mem_ids, len(skipped)
+
+        return self._write(run)
+
+    @staticmethod
+    def _insert_memory(db: sqlite3.Connection, m: MemoryRecord, blob: bytes | None,
+                       embed_model: str | None) -> None:
+        s = m.scope
+        db.execute(
+            "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
+            "speaker, source_ids, episode_ids, created_at, updated_at, event_time, valid_from, "
+            "importance, metadata, status, content_hash, embedding, embed_model) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.id, s.user_id, s.agent_id or "", s.session_id or "", scope_key(s.user_id),
+             m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
+             json.dumps(list(m.episode_ids)), m.created_at, m.updated_at, m.event_time,
+             m.event_time, m.importance, json.dumps(dict(m.metadata)), m.status,
+             hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
+             blob, embed_model if blob is not None else None),
+        )
+
+    def update(self, memory_id: str, text: str, keys: str, vector: np.ndarray | None,
+               embed_model: str) -> MemoryRecord | None:
+        def run(db: sqlite3.Connection) -> MemoryRecord | None:
+            row = db.execute(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,)).fetchone()
+            if row is None:
+                return None
+            old = _row_to_memory(row)
+            db.execute(
+                "UPDATE memories SET text=?, keys=?, updated_at=?, content_hash=?, embedding=?, "
+                "embed_model=? WHERE id=?",
+                (text, keys, time.time(), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                 encode_vector(vector) if vector is not None else None,
+                 embed_model if vector is not None else None, memory_id),
+            )
+            self._history(db, memory_id, old.scope.user_id, "UPDATE", old.text, text)
+            self._bump(db, old.scope.user_id, mutation=True)
+            return old
+
+        return self._write(run)
+
+    def delete(self, memory_id: str) -> MemoryRecord | None:
+        def run(db: sqlite3.Connection) -> MemoryRecord | None:
+            row = db.execute(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,)).fetchone()
+            if row is None:
+                return None
+            old = _row_to_memory(row)
+            db.execute("DELETE FROM memories WHERE id=?", (memory_id,))
+            self._history(db, memory_id, old.scope.user_id, "DELETE", old.text, None)
+            self._bump(db, old.scope.user_id, mutation=True)
+            return old
+
+        return self._write(run)
+
+    def delete_scope(self, scope: Scope) -> int:
+        where, args = _scope_sql(scope)
+
+        def run(db: sqlite3.Connection) -> int:
+            rows = db.execute(f"SELECT id, text FROM memories WHERE {where}", args).fetchall()
+            for m_id, text in rows:
+                self._history(db, m_id, scope.user_id, "DELETE", text, None)
+            db.execute(f"DELETE FROM memories WHERE {where}", args)
+            db.execute(f"DELETE FROM episodes WHERE {where}", args)
+            self._bump(db, scope.user_id, mutation=True)
+            return len(rows)
+
+        return self._write(run)
+
+    # -- reads ----------------------------------------------------------------------
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        with self._lock:
+            rows = self._q(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,))
+        return _row_to_memory(rows[0]) if rows else None
+
+    def fetch(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
+        out: dict[str, MemoryRecord] = {}
+        ids = list(memory_ids)
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._q(f"SELECT {_MEMORY_COLS} FROM memories WHERE id IN ({marks})", chunk):
+                    out[row[0]] = _row_to_memory(row)
+        return [out[i] for i in ids if i in out]
+
+    def list(self, scope: Scope, *, limit: int, offset: int) -> list[MemoryRecord]:
+        where, args = _scope_sql(scope)
+        with self._lock:
+            rows = self._q(
+                f"SELECT {_MEMORY_COLS} FROM memories WHERE {where} AND status='active' "
+                "ORDER BY COALESCE(event_time, created_at), rowid LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            )
+        return [_row_to_memory(r) for r in rows]
+
+    def count(self, scope: Scope) -> int:
+        where, args = _scope_sql(scope)
+        with self._lock:
+            return int(self._q(f"SELECT count(*) FROM memories WHERE {where} AND status='active'", args)[0][0])
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        with self._lock:
+            rows = self._q(
+                "SELECT memory_id, event, old_text, new_text, at, actor FROM history "
+                "WHERE memory_id=? ORDER BY id", (memory_id,),
+            )
+        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5]) for r in rows]
+
+    def filter_ids(self, scope: Scope, filters: Mapping[str, Any]) -> set[str]:
+        where, args = _scope_sql(scope)
+        for key, value in check_filters(filters).items():
+            col = key if key in ("type", "speaker") else f"json_extract(metadata, '$.\"{key}\"')"
+            if isinstance(value, list):
+                where += f" AND {col} IN ({','.join('?' * len(value))})"
+                args.extend(value)
+            else:
+                where += f" AND {col} = ?"
+                args.append(value)
+        with self._lock:
+            return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
+
+    def lexical(self, scope: Scope, match: str, limit: int,
+                allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        where, args = _scope_sql(scope, "m")
+        expr = f'scope_key:"{scope_key(scope.user_id)}" AND {{text keys}}:({match})'
+        sql = (
+            "SELECT m.id, bm25(memories_fts, 0.0, 1.0, 0.5) AS s FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND m.status='active' AND {where} ORDER BY s"
+        )
+        params: list[Any] = [expr, *args]
+        if allowed is None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._q(sql, params)
+        hits = [(r[0], -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
+        return hits[:limit]
+
+    def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
+              allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        cache = self._vectors(scope.user_id, embed_model)
+        if not cache.ids:
+            return []
+        scores = cache.matrix @ vector.astype(np.float32)
+        mask = None
+        if scope.agent_id is not None:
+            mask = cache.agents == scope.agent_id
+        if scope.session_id is not None:
+            m2 = cache.sessions == scope.session_id
+            mask = m2 if mask is None else mask & m2
+        if allowed is not None:
+            m3 = np.fromiter((i in allowed for i in cache.ids), bool, len(cache.ids))
+            mask = m3 if mask is None else mask & m3
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        k = min(limit, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(cache.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def _vectors(self, user_id: str, model: str) -> _VectorCache:
+        """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
+        with self._lock:
+            row = self._q("SELECT version, mutations FROM scope_versions WHERE user_id=?", (user_id,))
+            version, mutations = row[0] if row else (0, 0)
+            cache = self._cache.get(user_id)
+            if cache and cache.version == version and cache.model == model:
+                return cache
+            since = 0
+            if cache and cache.mutations == mutations and cache.model == model:
+                since = cache.max_rowid
+            rows = self._q(
+                "SELECT rowid, id, agent_id, session_id, embedding FROM memories WHERE user_id=? "
+                "AND status='active' AND embed_model=? AND rowid > ? ORDER BY rowid",
+                (user_id, model, since),
+            )
+            new = [decode_vector(r[4]) for r in rows]
+            if since and cache is not None:
+                ids = cache.ids + [r[1] for r in rows]
+                agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
+                sessions = np.concatenate([cache.sessions, np.array([r[3] for r in rows], dtype=object)])
+                matrix = np.vstack([cache.matrix, *new]) if new else cache.matrix
+            else:
+                ids = [r[1] for r in rows]
+                agents = np.array([r[2] for r in rows], dtype=object)
+                sessions = np.array([r[3] for r in rows], dtype=object)
+                matrix = np.vstack(new) if new else np.zeros((0, 1), np.float32)
+            max_rowid = rows[-1][0] if rows else (cache.max_rowid if since and cache else 0)
+            cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions, matrix)
+            self._cache[user_id] = cache
+            return cache
+
+    def embed_models(self, user_id: str | None = None) -> dict[str, int]:
+        sql = "SELECT COALESCE(embed_model, ''), count(*) FROM memories"
+        args: list[Any] = []
+        if user_id is not None:
+            sql += " WHERE user_id=?"
+            args.append(user_id)
+        with self._lock:
+            return {r[0]: r[1] for r in self._q(sql + " GROUP BY 1", args)}
+
+    # -- export / import ------------------------------------------------------------
+    def export_records(self, user_id: str | None) -> Iterator[dict[str, Any]]:
+        cond, args = ("WHERE user_id=?", [user_id]) if user_id is not None else ("", [])
+        with self._lock:
+            eps = self._q(
+                "SELECT id, user_id, agent_id, session_id, source_id, role, name, content, "
+                f"timestamp, seq, metadata, created_at FROM episodes {cond} ORDER BY rowid", args)
+            mems = self._q(
+                f"SELECT {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
+                f"embedding, embed_model FROM memories {cond} ORDER BY rowid", args)
+            hist = self._q(
+                "SELECT memory_id, user_id, event, old_text, new_text, at, actor FROM history "
+                f"{cond} ORDER BY id", args)
+        for r in eps:
+            yield {"kind": "episode", "id": r[0], "user_id": r[1], "agent_id": r[2] or None,
+                   "session_id": r[3] or None, "source_id": r[4], "role": r[5], "name": r[6],
+                   "content": r[7], "timestamp": r[8], "seq": r[9],
+                   "metadata": json.loads(r[10]), "created_at": r[11]}
+        for r in mems:
+            m = _row_to_memory(r)
+            yield {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
+                   "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
+                   "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
+                   "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
+                   "created_at": m.created_at, "updated_at": m.updated_at,
+                   "event_time": m.event_time, "importance": m.importance,
+                   "metadata": dict(m.metadata), "status": m.status, "valid_from": r[16],
+                   "valid_to": r[17], "access_count": r[18], "last_access": r[19],
+                   "embedding": base64.b64encode(r[20]).decode() if r[20] is not None else None,
+                   "embed_model": r[21]}
+        for r in hist:
+            yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
+                   "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
+
+    def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert validated export records in one transaction; existing ids are skipped."""
+
+        def run(db: sqlite3.Connection) -> dict[str, int]:
+            stats = {"episodes": 0, "memories": 0, "history": 0, "skipped": 0}
+            users: set[str] = set()
+            for r in records:
+                kind = r["kind"]
+                if kind == "episode":
+                    if db.execute("SELECT 1 FROM episodes WHERE id=?", (r["id"],)).fetchone():
+                        stats["skipped"] += 1
+                        continue
+                    try:
+                        db.execute(
+                            "INSERT INTO episodes(id, user_id, agent_id, session_id, source_id, "
+                            "role, name, content, timestamp, seq, metadata, created_at) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (r["id"], r["user_id"], r["agent_id"] or "", r["session_id"] or "",
+                             r["source_id"], r["role"], r["name"], r["content"], r["timestamp"],
+                             r["seq"], json.dumps(r["metadata"]), r["created_at"]))
+                    except sqlite3.IntegrityError:
+                        stats["skipped"] += 1  # same caller turn id already stored
+                        continue
+                    stats["episodes"] += 1
+                elif kind == "memory":
+                    if db.execute("SELECT 1 FROM memories WHERE id=?", (r["id"],)).fetchone():
+                        stats["skipped"] += 1
+                        continue
+                    rec = MemoryRecord(
+                        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]),
+                        text=r["text"], type=r["type"], source_ids=tuple(r["source_ids"]),
+                        episode_ids=tuple(r["episode_ids"]), created_at=r["created_at"],
+                        updated_at=r["updated_at"], event_time=r["event_time"],
+                        speaker=r["speaker"], keys=r["keys"], importance=r["importance"],
+                        metadata=r["metadata"], status=r["status"])
+                    blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
+                    self._insert_memory(db, rec, blob, r["embed_model"])
+                    db.execute(
+                        "UPDATE memories SET valid_from=?, valid_to=?, access_count=?, "
+                        "last_access=? WHERE id=?",
+                        (r["valid_from"], r["valid_to"], r["access_count"], r["last_access"], r["id"]))
+                    users.add(r["user_id"])
+                    stats["memories"] += 1
+                else:
+                    dup = db.execute(
+                        "SELECT 1 FROM history WHERE memory_id=? AND event=? AND at=? "
+                        "AND old_text IS ? AND new_text IS ?",
+                        (r["memory_id"], r["event"], r["at"], r["old_text"], r["new_text"]),
+                    ).fetchone()
+                    if dup:
+                        stats["skipped"] += 1
+                        continue
+                    db.execute(
+                        "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, "
+                        "actor) VALUES (?,?,?,?,?,?,?)",
+                        (r["memory_id"], r["user_id"], r["event"], r["old_text"], r["new_text"],
+                         r["at"], r["actor"]))
+                    stats["history"] += 1
+            for u in users:
+                self._bump(db, u, mutation=True)
+            return stats
+
+        return self._write(run)

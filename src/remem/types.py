@@ -1,0 +1,128 @@
+"""Typed values passed between remem's stages. All frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+ROLES = ("user", "assistant", "system", "tool")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a read or write belongs to. ``user_id`` is mandatory everywhere."""
+
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One normalised input message, before it is stored."""
+
+    role: str
+    content: str
+    name: str | None = None
+    source_id: str | None = None
+    timestamp: float | None = None  # epoch seconds, UTC
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One raw event, stored verbatim."""
+
+    id: str
+    scope: Scope
+    role: str
+    content: str
+    name: str | None
+    source_id: str | None
+    timestamp: float
+    seq: int
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """A retrievable unit derived from episodes (stored form)."""
+
+    id: str
+    scope: Scope
+    text: str
+    type: str
+    source_ids: tuple[str, ...]
+    episode_ids: tuple[str, ...]
+    created_at: float
+    updated_at: float
+    event_time: float | None
+    speaker: str | None = None
+    keys: str = ""  # extra index text (key expansion); never returned as the text
+    importance: float = 0.5
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. ``explain`` holds the parts its score was built from."""
+
+    id: str
+    text: str
+    score: float
+    source_ids: tuple[str, ...]
+    type: str
+    created_at: datetime
+    event_time: datetime | None
+    metadata: Mapping[str, Any]
+    speaker: str | None = None
+    user_id: str = ""
+    agent_id: str | None = None
+    session_id: str | None = None
+    explain: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "score": round(self.score, 6),
+            "source_ids": list(self.source_ids),
+            "type": self.type,
+            "speaker": self.speaker,
+            "created_at": self.created_at.isoformat(),
+            "event_time": self.event_time.isoformat() if self.event_time else None,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "metadata": dict(self.metadata),
+            "explain": {k: round(v, 6) for k, v in self.explain.items()},
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change to a memory: what it was, what it became, when."""
+
+    memory_id: str
+    event: str  # ADD | UPDATE | DELETE | IMPORT
+    old_text: str | None
+    new_text: str | None
+    at: datetime
+    actor: str = "api"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What one ``add`` stored: episode ids and memory ids, in input order."""
+
+    episode_ids: tuple[str, ...]
+    memory_ids: tuple[str, ...]
+    skipped: int = 0  # turns already stored (same caller id and content)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "episode_ids": list(self.episode_ids),
+            "memory_ids": list(self.memory_ids),
+            "skipped": self.skipped,
+        }
