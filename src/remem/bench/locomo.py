@@ -1,0 +1,228 @@
+"""``remem bench locomo``: LLM-free evidence recall on LoCoMo-format conversations.
+
+Reads both layouts (one conversation per file, or a list of ``{sample_id, conversation,
+qa}``), ingests each conversation session by session through the public ``Memory`` API
+(turn ``dia_id`` as the turn id, session date as timestamp, speaker as name), asks every
+question and scores the hits' source turns against the annotated evidence. Only turns and
+their timestamps are read; the generated summaries/observations/events never are."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .._text import word_count
+from ..errors import InvalidInput
+from . import metrics
+
+KS = (1, 5, 10, 20)
+BUDGETS = (250, 500, 1000, 2000)
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+_DATE = re.compile(
+    r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})\s*$", re.I)
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december"], start=1)}
+
+
+@dataclass(frozen=True)
+class Session:
+    key: str
+    when: datetime | None
+    turns: list[dict[str, str]]  # {"id", "speaker", "text"}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    category: int
+    evidence: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    sample_id: str
+    speakers: tuple[str, str]
+    sessions: list[Session]
+    questions: list[Question]
+
+
+def parse_locomo_date(text: str) -> datetime | None:
+    """``"1:56 pm on 8 May, 2023"`` -> aware UTC datetime; ``None`` if it does not parse."""
+    m = _DATE.match(text or "")
+    if not m:
+        return None
+    hour, minute, ampm, day, month, year = m.groups()
+    mon = _MONTHS.get(month.lower()) or next(
+        (v for k, v in _MONTHS.items() if k.startswith(month.lower()[:3])), None)
+    if mon is None:
+        return None
+    h = int(hour) % 12 + (12 if ampm.lower() == "pm" else 0)
+    return datetime(int(year), mon, int(day), h, int(minute), tzinfo=timezone.utc)
+
+
+def _evidence(raw: Iterable[Any]) -> frozenset[str]:
+    out = set()
+    for item in raw:
+        for part in re.split(r"[;,\s]+", str(item)):
+            if re.match(r"^D\d+:\d+$", part):
+                out.add(part)
+    return frozenset(out)
+
+
+def _turn_text(turn: dict[str, Any]) -> str:
+    text = str(turn.get("text", "")).strip()
+    caption = turn.get("blip_caption")
+    if caption:
+        text = f"{text} [shares a photo: {caption}]".strip()
+    return text
+
+
+def parse_conversation(sample_id: str, conv: dict[str, Any], qa: list[dict[str, Any]]) -> Conversation:
+    sessions = []
+    nums = sorted(int(m.group(1)) for k in conv if (m := re.match(r"^session_(\d+)$", k)))
+    for n in nums:
+        turns = [{"id": str(t["dia_id"]), "speaker": str(t["speaker"]), "text": _turn_text(t)}
+                 for t in conv[f"session_{n}"] if _turn_text(t)]
+        if turns:
+            when = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
+            sessions.append(Session(f"session_{n}", when, turns))
+    questions = [Question(str(q["question"]), int(q["category"]), _evidence(q.get("evidence", [])))
+                 for q in qa]
+    return Conversation(sample_id, (str(conv.get("speaker_a")), str(conv.get("speaker_b"))),
+                        sessions, questions)
+
+
+def load(path: str | Path) -> list[Conversation]:
+    """Conversations from a LoCoMo JSON file or every ``*.json`` file directly in a folder."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.json"))
+        if not files:
+            raise InvalidInput(f"no *.json files in {p}")
+    elif p.is_file():
+        files = [p]
+    else:
+        raise InvalidInput(f"{p} does not exist")
+    convs: list[Conversation] = []
+    for f in files:
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"{f} is not valid JSON: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise InvalidInput(f"{f}: item {i} is not an object")
+            if "conversation" in item:
+                sid = str(item.get("sample_id", f"{f.stem}-{i}"))
+                convs.append(parse_conversation(sid, item["conversation"], item.get("qa", [])))
+            elif "speaker_a" in item:
+                convs.append(parse_conversation(str(item.get("sample_id", f.stem)), item,
+                                                item.get("qa", [])))
+            else:
+                raise InvalidInput(f"{f}: item {i} is not a LoCoMo conversation")
+    return convs
+
+
+def _sample_key(sample_id: str) -> str:
+    """``conv-26`` and ``26`` name the same conversation in the two layouts."""
+    m = re.search(r"(\d+)$", sample_id)
+    return m.group(1) if m else sample_id
+
+
+def run(
+    memory_factory: Callable[[], Any],
+    conversations: list[Conversation],
+    *,
+    limit: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Ingest and question every conversation; return the metrics as a dict."""
+    mem = memory_factory()
+    total_turns = sum(len(s.turns) for c in conversations for s in c.sessions)
+    total_steps = total_turns + sum(len(c.questions) for c in conversations)
+    step = 0
+    ingest_s = 0.0
+    per_q: list[dict[str, Any]] = []
+    latencies: list[float] = []
+    try:
+        for conv in conversations:
+            user = f"locomo-{_sample_key(conv.sample_id)}"
+            turn_words = {}
+            for sess in conv.sessions:
+                msgs = [{"role": "user", "name": t["speaker"], "content": t["text"], "id": t["id"]}
+                        for t in sess.turns]
+                for t in sess.turns:
+                    turn_words[t["id"]] = word_count(f"{t['speaker']}: {t['text']}")
+                t0 = time.perf_counter()
+                mem.add(msgs, user_id=user, session_id=sess.key, timestamp=sess.when)
+                ingest_s += time.perf_counter() - t0
+                step += len(sess.turns)
+                if progress:
+                    progress(step, total_steps)
+            for q in conv.questions:
+                t0 = time.perf_counter()
+                hits = mem.search(q.text, user_id=user, limit=limit)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                ranked = [(h.text, h.source_ids) for h in hits]
+                ev = set(q.evidence)
+                row: dict[str, Any] = {"conv": conv.sample_id, "question": q.text,
+                                       "category": q.category, "n_evidence": len(ev)}
+                for k in KS:
+                    row[f"R@{k}"] = metrics.recall_at_k(ranked, ev, k)
+                    row[f"R@{k}turns"] = metrics.recall_by_turns(ranked, ev, k)
+                for b in BUDGETS:
+                    row[f"R@{b}w"] = metrics.recall_within_words(ranked, ev, b, turn_words)
+                per_q.append(row)
+                step += 1
+                if progress:
+                    progress(step, total_steps)
+    finally:
+        mem.close()
+    return summarise(per_q, latencies, total_turns, ingest_s)
+
+
+def summarise(per_q: list[dict[str, Any]], latencies: list[float], turns: int,
+              ingest_s: float) -> dict[str, Any]:
+    keys = [f"R@{k}" for k in KS] + [f"R@{b}w" for b in BUDGETS] + [f"R@{k}turns" for k in KS]
+
+    def agg(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [r for r in rows if r["n_evidence"]]
+        out: dict[str, Any] = {"n": len(rows)}
+        for key in keys:
+            out[key] = round(statistics.fmean(r[key] for r in rows), 4) if rows else None
+        return out
+
+    main = [r for r in per_q if r["category"] in (1, 2, 3, 4)]
+    return {
+        "overall": agg(main),
+        "categories": {f"{c}-{name}": agg([r for r in per_q if r["category"] == c])
+                       for c, name in CATEGORIES.items()},
+        "search_ms": {"p50": round(metrics.percentile(latencies, 50), 2),
+                      "p95": round(metrics.percentile(latencies, 95), 2),
+                      "n": len(latencies)},
+        "ingest": {"turns": turns, "seconds": round(ingest_s, 3),
+                   "turns_per_s": round(turns / ingest_s, 1) if ingest_s else None},
+        "questions": len(per_q),
+        "note": "overall = categories 1-4 (questions with evidence); 5 reported separately",
+    }
+
+
+def format_plain(result: dict[str, Any]) -> str:
+    cols = ["R@1", "R@5", "R@10", "R@20", "R@250w", "R@500w", "R@1000w", "R@2000w"]
+    lines = [f"{'set':<18}{'n':>5} " + "".join(f"{c:>9}" for c in cols)]
+    rows = [("overall (1-4)", result["overall"])] + list(result["categories"].items())
+    for name, r in rows:
+        vals = "".join(f"{r[c]:>9.3f}" if r[c] is not None else f"{'-':>9}" for c in cols)
+        lines.append(f"{name:<18}{r['n']:>5} {vals}")
+    s, i = result["search_ms"], result["ingest"]
+    lines.append(f"search p50 {s['p50']} ms, p95 {s['p95']} ms over {s['n']} queries; "
+                 f"ingest {i['turns']} turns at {i['turns_per_s']} turns/s")
+    return "\n".join(lines)
