@@ -1,30 +1,98 @@
-"""LLM-free extraction: an episode becomes one or more candidate memories. Pure."""
+"""LLM-free extraction: episodes become candidate memories with expanded index keys. Pure.
+
+Key expansion (LongMemEval's lesson: index under extra keys, return the original): each
+turn is indexed, besides its own words, under its speaker's name, the listener's name when
+addressed as "you", the absolute dates its relative time expressions resolve to, and the
+words of the turn it answers (the previous turn, often the question that names the topic).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
+from ._timeparse import TimeMention, resolve
 from .types import Turn
 
 
 @dataclass(frozen=True)
+class ExtractConfig:
+    """Switches for each key-expansion mechanism (for ablations)."""
+
+    speaker_keys: bool = True
+    pronoun_resolution: bool = True
+    time_keys: bool = True
+    context_keys: bool = True
+    context_chars: int = 300
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """A memory to be stored: ``text`` is returned to callers, ``keys`` is extra text that
-    only the lexical index sees, ``embed_text`` is what the dense index embeds."""
+    """A memory to be stored: ``text`` is returned to callers, ``keys`` is extra text only
+    the lexical index sees, ``embed_text`` is what the dense index embeds."""
 
     text: str
     type: str
     keys: str
     embed_text: str
+    dates: tuple[TimeMention, ...] = field(default_factory=tuple)
 
 
-def speaker_of(turn: Turn) -> str | None:
-    return turn.name
+_FIRST = {"i": "{s}", "me": "{s}", "my": "{s}'s", "mine": "{s}'s", "myself": "{s}",
+          "i'm": "{s} is", "i've": "{s} has", "i'll": "{s} will", "i'd": "{s} would"}
+_SECOND = {"you": "{l}", "your": "{l}'s", "yours": "{l}'s", "yourself": "{l}",
+           "you're": "{l} is", "you've": "{l} has", "you'll": "{l} will", "you'd": "{l} would"}
+_PRONOUN = re.compile(r"\b(i'm|i've|i'll|i'd|i|me|my|mine|myself|you're|you've|you'll|you'd|"
+                      r"you|your|yours|yourself)\b", re.I)
 
 
-def turn_candidates(turn: Turn) -> list[Candidate]:
-    """The turn itself, verbatim, indexed with its speaker's name."""
-    speaker = speaker_of(turn)
-    text = turn.content.strip()
-    embed_text = f"{speaker}: {text}" if speaker else text
-    return [Candidate(text=text, type="turn", keys=speaker or "", embed_text=embed_text)]
+def resolve_pronouns(text: str, speaker: str | None, listener: str | None) -> str:
+    """Replace first-person pronouns by the speaker's name and second-person ones by the
+    listener's (when known): "I adopted my dog" -> "Ana adopted Ana's dog"."""
+
+    def sub(m: re.Match[str]) -> str:
+        w = m.group(0).lower().replace("’", "'")
+        if w in _FIRST and speaker:
+            return _FIRST[w].format(s=speaker)
+        if w in _SECOND and listener:
+            return _SECOND[w].format(l=listener)
+        return m.group(0)
+
+    return _PRONOUN.sub(sub, text.replace("’", "'"))
+
+
+def _listener(turns: list[Turn], i: int) -> str | None:
+    """The other party: nearest turn before (else after) with a different speaker name."""
+    me = turns[i].name
+    for j in list(range(i - 1, -1, -1)) + list(range(i + 1, len(turns))):
+        other = turns[j].name
+        if other and other != me:
+            return other
+    return None
+
+
+def session_candidates(
+    turns: list[Turn], times: list[float], cfg: ExtractConfig | None = None
+) -> list[list[Candidate]]:
+    """Candidates for each turn of one batch (usually a session), in order."""
+    cfg = cfg or ExtractConfig()
+    out: list[list[Candidate]] = []
+    for i, turn in enumerate(turns):
+        speaker = turn.name
+        text = turn.content.strip()
+        listener = _listener(turns, i)
+        keys: list[str] = []
+        if cfg.speaker_keys and speaker:
+            keys.append(speaker)
+        if cfg.pronoun_resolution and listener and re.search(r"\byou", text, re.I):
+            keys.append(listener)
+        anchor = datetime.fromtimestamp(times[i], tz=timezone.utc)
+        mentions = tuple(resolve(text, anchor)) if cfg.time_keys else ()
+        keys.extend(m.label() for m in mentions)
+        if cfg.context_keys and i > 0:
+            keys.append(turns[i - 1].content.strip()[: cfg.context_chars])
+        body = resolve_pronouns(text, speaker, listener) if cfg.pronoun_resolution else text
+        embed_text = f"{speaker}: {body}" if speaker else body
+        out.append([Candidate(text, "turn", "\n".join(keys), embed_text, mentions)])
+    return out

@@ -13,7 +13,7 @@ FORMAT = "remem-export"
 VERSION = 1
 
 _STR, _OPT_STR, _NUM, _OPT_NUM, _INT = "str", "str?", "num", "num?", "int"
-_LIST, _DICT = "list[str]", "dict"
+_LIST, _DICT, _DATES = "list[str]", "dict", "list[[str, str, str]]"
 
 SCHEMAS: dict[str, dict[str, str]] = {
     "episode": {"id": _STR, "user_id": _STR, "agent_id": _OPT_STR, "session_id": _OPT_STR,
@@ -23,7 +23,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
                "text": _STR, "keys": _STR, "type": _STR, "speaker": _OPT_STR,
                "source_ids": _LIST, "episode_ids": _LIST, "created_at": _NUM,
                "updated_at": _NUM, "event_time": _OPT_NUM, "importance": _NUM,
-               "metadata": _DICT, "status": _STR, "valid_from": _OPT_NUM, "valid_to": _OPT_NUM,
+               "metadata": _DICT, "status": _STR, "dates": _DATES, "valid_from": _OPT_NUM, "valid_to": _OPT_NUM,
                "access_count": _INT, "last_access": _OPT_NUM, "embedding": _OPT_STR,
                "embed_model": _OPT_STR},
     "history": {"memory_id": _STR, "user_id": _STR, "event": _STR, "old_text": _OPT_STR,
@@ -41,6 +41,10 @@ def _check(value: Any, kind: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if base == _INT:
         return isinstance(value, int) and not isinstance(value, bool)
+    if base == _DATES:
+        return isinstance(value, list) and all(
+            isinstance(d, list) and len(d) == 3 and all(isinstance(x, str) for x in d)
+            for d in value)
     if base == _LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return isinstance(value, dict)

@@ -117,6 +117,7 @@ class Memory:
         embedder: Embedder | None = None,
         store: Any = None,
         config: SearchConfig | None = None,
+        extract_config: _extract.ExtractConfig | None = None,
     ) -> None:
         if store is not None and path is not None:
             raise InvalidInput("give either path or store, not both")
@@ -128,6 +129,7 @@ class Memory:
             raise InvalidInput("embedder must have name, dim and embed(texts)")
         self.embedder = embedder
         self.config = config or SearchConfig()
+        self.extract_config = extract_config or _extract.ExtractConfig()
         if store is None:
             target = default_path() if path is None else path
             store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
@@ -182,17 +184,20 @@ class Memory:
         episodes: list[Episode] = []
         memories: list[MemoryRecord] = []
         embed_texts: list[str] = []
-        for seq, turn in enumerate(turns):
-            ts = turn.timestamp if turn.timestamp is not None else now
+        times = [t.timestamp if t.timestamp is not None else now for t in turns]
+        per_turn = _extract.session_candidates(turns, times, self.extract_config)
+        for seq, (turn, ts, cands) in enumerate(zip(turns, times, per_turn)):
             ep = Episode(uuid.uuid4().hex, scope, turn.role, turn.content, turn.name,
                          turn.source_id, ts, seq, meta)
             episodes.append(ep)
-            for cand in _extract.turn_candidates(turn):
+            for cand in cands:
                 memories.append(MemoryRecord(
                     id=uuid.uuid4().hex, scope=scope, text=cand.text, type=cand.type,
                     source_ids=(turn.source_id or ep.id,), episode_ids=(ep.id,),
                     created_at=now, updated_at=now, event_time=ts, speaker=turn.name,
-                    keys=cand.keys, metadata=meta))
+                    keys=cand.keys, metadata=meta,
+                    dates=tuple((m.start.isoformat(), m.end.isoformat(), m.label())
+                                for m in cand.dates)))
                 embed_texts.append(cand.embed_text)
         vectors = self._embed(embed_texts)
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)

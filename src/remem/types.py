@@ -62,6 +62,8 @@ class MemoryRecord:
     importance: float = 0.5
     metadata: Mapping[str, Any] = field(default_factory=dict)
     status: str = "active"
+    # resolved time mentions: (first day ISO, last day ISO, label), e.g. "yesterday"
+    dates: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

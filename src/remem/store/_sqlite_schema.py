@@ -43,6 +43,7 @@ def _m1_initial(db: sqlite3.Connection) -> None:
             created_at  REAL NOT NULL
         );
         CREATE INDEX episodes_scope ON episodes(user_id, agent_id, session_id, timestamp, seq);
+        CREATE INDEX episodes_order ON episodes(user_id, agent_id, session_id);
         CREATE UNIQUE INDEX episodes_source ON episodes(user_id, agent_id, session_id, source_id)
             WHERE source_id IS NOT NULL;
 
@@ -59,9 +60,11 @@ def _m1_initial(db: sqlite3.Connection) -> None:
             speaker      TEXT,
             source_ids   TEXT NOT NULL DEFAULT '[]',
             episode_ids  TEXT NOT NULL DEFAULT '[]',
+            episode_id   TEXT,
             created_at   REAL NOT NULL,
             updated_at   REAL NOT NULL,
             event_time   REAL,
+            dates        TEXT NOT NULL DEFAULT '[]',
             valid_from   REAL,
             valid_to     REAL,
             importance   REAL NOT NULL DEFAULT 0.5,
@@ -75,6 +78,7 @@ def _m1_initial(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX memories_scope ON memories(user_id, agent_id, session_id, status);
         CREATE INDEX memories_event_time ON memories(user_id, event_time);
+        CREATE INDEX memories_episode ON memories(episode_id);
 
         CREATE VIRTUAL TABLE memories_fts USING fts5(
             scope_key, text, keys,

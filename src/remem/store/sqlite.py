@@ -21,7 +21,7 @@ from ._common import check_filters, decode_vector, encode_vector, from_epoch
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
-    "created_at, updated_at, event_time, importance, metadata, status"
+    "created_at, updated_at, event_time, importance, metadata, status, dates"
 )
 
 
@@ -46,6 +46,7 @@ def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
         importance=row[13],
         metadata=json.loads(row[14]),
         status=row[15],
+        dates=tuple(tuple(d) for d in json.loads(row[16])),
     )
 
 
@@ -213,15 +214,17 @@ class SQLiteStore:
         s = m.scope
         db.execute(
             "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
-            "speaker, source_ids, episode_ids, created_at, updated_at, event_time, valid_from, "
-            "importance, metadata, status, content_hash, embedding, embed_model) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
+            "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "", scope_key(s.user_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
-             json.dumps(list(m.episode_ids)), m.created_at, m.updated_at, m.event_time,
+             json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
+             m.created_at, m.updated_at, m.event_time,
              m.event_time, m.importance, json.dumps(dict(m.metadata)), m.status,
              hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
-             blob, embed_model if blob is not None else None),
+             blob, embed_model if blob is not None else None,
+             json.dumps([list(d) for d in m.dates])),
         )
 
     def update(self, memory_id: str, text: str, keys: str, vector: np.ndarray | None,
@@ -396,6 +399,32 @@ class SQLiteStore:
             self._cache[user_id] = cache
             return cache
 
+    def neighbours(self, memory_ids: Sequence[str], window: int = 1) -> dict[str, list[str]]:
+        """For each turn memory, the turn memories of the ``window`` episodes before and
+        after its episode in the same session (insertion order), nearest first."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for mid in memory_ids:
+                row = self._q(
+                    "SELECT e.rowid, e.user_id, e.agent_id, e.session_id FROM memories m "
+                    "JOIN episodes e ON e.id = m.episode_id WHERE m.id = ?", (mid,))
+                if not row:
+                    continue
+                rowid, user, agent, session = row[0]
+                found: list[tuple[int, str]] = []
+                for op, direction in (("<", "DESC"), (">", "ASC")):
+                    for dist, (ep_id,) in enumerate(self._q(
+                        f"SELECT id FROM episodes WHERE user_id=? AND agent_id=? AND session_id=? "
+                        f"AND rowid {op} ? ORDER BY rowid {direction} LIMIT ?",
+                        (user, agent, session, rowid, window)), start=1):
+                        for (nid,) in self._q(
+                            "SELECT id FROM memories WHERE episode_id=? AND type='turn' "
+                            "AND status='active'", (ep_id,)):
+                            found.append((dist, nid))
+                found.sort(key=lambda x: x[0])
+                out[mid] = [n for _, n in found]
+        return out
+
     def embed_models(self, user_id: str | None = None) -> dict[str, int]:
         sql = "SELECT COALESCE(embed_model, ''), count(*) FROM memories"
         args: list[Any] = []
@@ -431,10 +460,11 @@ class SQLiteStore:
                    "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
                    "created_at": m.created_at, "updated_at": m.updated_at,
                    "event_time": m.event_time, "importance": m.importance,
-                   "metadata": dict(m.metadata), "status": m.status, "valid_from": r[16],
-                   "valid_to": r[17], "access_count": r[18], "last_access": r[19],
-                   "embedding": base64.b64encode(r[20]).decode() if r[20] is not None else None,
-                   "embed_model": r[21]}
+                   "metadata": dict(m.metadata), "status": m.status,
+                   "dates": [list(d) for d in m.dates], "valid_from": r[17],
+                   "valid_to": r[18], "access_count": r[19], "last_access": r[20],
+                   "embedding": base64.b64encode(r[21]).decode() if r[21] is not None else None,
+                   "embed_model": r[22]}
         for r in hist:
             yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
                    "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
@@ -473,7 +503,8 @@ class SQLiteStore:
                         episode_ids=tuple(r["episode_ids"]), created_at=r["created_at"],
                         updated_at=r["updated_at"], event_time=r["event_time"],
                         speaker=r["speaker"], keys=r["keys"], importance=r["importance"],
-                        metadata=r["metadata"], status=r["status"])
+                        metadata=r["metadata"], status=r["status"],
+                        dates=tuple(tuple(d) for d in r["dates"]))
                     blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
                     self._insert_memory(db, rec, blob, r["embed_model"])
                     db.execute(
