@@ -203,14 +203,32 @@ def cmd_bench_locomo(args: argparse.Namespace) -> int:
     from .bench import locomo
     from .memory import Memory
 
+    from .bench import ablate
+
     convs = locomo.load(args.data)
     embedder = _embedder(args.embedder)
-    with tempfile.TemporaryDirectory(prefix="remem-bench-") as tmp:
-        path = args.store or os.path.join(tmp, "bench.db")
-        result = locomo.run(lambda: Memory(path, embedder=embedder), convs, limit=args.limit,
-                            progress=Progress("locomo"))
+    base = ablate.parse_sets(args.set or [])
+    ablate.configs(base)  # validate before any work
+
+    def run_once(overrides: Any, progress: Any = None) -> dict[str, Any]:
+        search_cfg, extract_cfg = ablate.configs(overrides)
+        with tempfile.TemporaryDirectory(prefix="remem-bench-") as tmp:
+            path = args.store or os.path.join(tmp, "bench.db")
+            return locomo.run(
+                lambda: Memory(path, embedder=embedder, config=search_cfg,
+                               extract_config=extract_cfg),
+                convs, limit=args.limit, progress=progress)
+
+    if args.ablate:
+        embedder = ablate.CachedEmbedder(embedder)
+        rows = ablate.ablate(run_once, base)
+        if args.out:
+            Path(args.out).write_text(json.dumps(rows, indent=2))
+        _emit(args, rows, list(rows[0]))
+        return 0
+    result = run_once(base, Progress("locomo"))
     result["config"] = {"data": str(args.data), "embedder": embedder.name, "limit": args.limit,
-                        "conversations": [c.sample_id for c in convs]}
+                        "settings": base, "conversations": [c.sample_id for c in convs]}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
     print(locomo.format_plain(result) if args.plain else json.dumps(result))
@@ -305,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=100, help="hits asked per question")
     b.add_argument("--store", help="store file to use (default: a temporary one)")
     b.add_argument("--out", help="also write the JSON result here")
+    b.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a search/extract setting, e.g. neighbour_factor=0 or dense=0")
+    b.add_argument("--ablate", action="store_true",
+                   help="run with each retrieval mechanism switched off in turn")
     b.set_defaults(func=cmd_bench_locomo)
     return p
 

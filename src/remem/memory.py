@@ -21,7 +21,10 @@ from ._ingest import check_id, check_text, normalise_messages, parse_time, to_da
 from ._text import fts_query
 from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
-from .fusion import order, rrf
+from . import retrieve
+from ._timeparse import query_range
+from .fusion import rrf
+from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope
 
@@ -45,6 +48,11 @@ class SearchConfig:
     candidates: int = 100
     rrf_k: float = 60.0
     weights: Mapping[str, float] = field(default_factory=lambda: {"lexical": 1.0, "dense": 1.0})
+    speaker_boost: float = 0.5  # x fused score for memories by a person the query names
+    time_boost: float = 0.5  # x fused score for memories inside the query's time range
+    neighbour_factor: float = 0.5  # adjacent turns of a hit join at this x its score
+    neighbour_window: int = 1
+    neighbour_hits: int = 20  # how many top hits offer their neighbours
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,16 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     if len(text) > 64_000:
         raise InvalidInput("metadata is larger than 64 KB")
     return json.loads(text)
+
+
+def _said_date(m: MemoryRecord) -> Any:
+    return to_datetime(m.event_time).date() if m.event_time is not None else None  # type: ignore[union-attr]
+
+
+def _in_scope(m: MemoryRecord, scope: Scope) -> bool:
+    return (m.scope.user_id == scope.user_id and m.status == "active"
+            and (scope.agent_id is None or m.scope.agent_id == scope.agent_id)
+            and (scope.session_id is None or m.scope.session_id == scope.session_id))
 
 
 class Memory:
@@ -291,8 +309,28 @@ class Memory:
             rankings["dense"] = [i for i, _ in dense]
             raw["dense"] = dict(dense)
         parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        ranked = order(parts)[:limit]
-        records = {m.id: m for m in self.store.fetch([i for i, _ in ranked])}
+        records = {m.id: m for m in self.store.fetch(list(parts))}
+        parts = {d: p for d, p in parts.items() if d in records}
+        if cfg.speaker_boost:
+            names = mentioned_names(query, self.store.speakers(scope.user_id))
+            parts = retrieve.boost_mentioned(
+                parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost)
+        if cfg.time_boost:
+            rng = query_range(query, to_datetime(time.time()))  # type: ignore[arg-type]
+            if rng is not None:
+                inside = {d: retrieve.overlaps(records[d].dates, _said_date(records[d]), rng)
+                          for d in parts}
+                parts = retrieve.boost_time(parts, inside, cfg.time_boost)
+        if cfg.neighbour_factor:
+            top = [d for d, _ in retrieve.rank(parts)[: cfg.neighbour_hits]]
+            nbs = self.store.neighbours(top, cfg.neighbour_window)
+            if allowed is not None:
+                nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
+            parts = retrieve.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
+            missing = [d for d in parts if d not in records]
+            records.update({m.id: m for m in self.store.fetch(missing)})
+            parts = {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
+        ranked = retrieve.rank(parts)[:limit]
         hits = []
         for doc, score in ranked:
             m = records.get(doc)

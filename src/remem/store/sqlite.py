@@ -91,6 +91,7 @@ class SQLiteStore:
             self.path = str(p)
         self._lock = threading.RLock()
         self._cache: dict[str, _VectorCache] = {}
+        self._speakers: dict[str, tuple[int, list[str]]] = {}
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -424,6 +425,20 @@ class SQLiteStore:
                 found.sort(key=lambda x: x[0])
                 out[mid] = [n for _, n in found]
         return out
+
+    def speakers(self, user_id: str) -> list[str]:
+        """Distinct speaker names in a user's memories (cached until the scope changes)."""
+        with self._lock:
+            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
+            version = row[0][0] if row else 0
+            hit = self._speakers.get(user_id)
+            if hit and hit[0] == version:
+                return hit[1]
+            names = [r[0] for r in self._q(
+                "SELECT DISTINCT speaker FROM memories WHERE user_id=? AND speaker IS NOT NULL "
+                "AND status='active'", (user_id,))]
+            self._speakers[user_id] = (version, names)
+            return names
 
     def embed_models(self, user_id: str | None = None) -> dict[str, int]:
         sql = "SELECT COALESCE(embed_model, ''), count(*) FROM memories"

@@ -1,0 +1,102 @@
+"""Config overrides and ablations for benchmarks. Each mechanism is switched off in turn
+and measured against the full configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .._extract import ExtractConfig
+from ..errors import InvalidInput
+from ..memory import SearchConfig
+
+# name -> overrides that switch the mechanism off
+MECHANISMS: dict[str, dict[str, str]] = {
+    "lexical": {"lexical": "0"},
+    "dense": {"dense": "0"},
+    "speaker_keys": {"speaker_keys": "false"},
+    "pronoun_resolution": {"pronoun_resolution": "false"},
+    "time_keys": {"time_keys": "false"},
+    "context_keys": {"context_keys": "false"},
+    "speaker_boost": {"speaker_boost": "0"},
+    "time_boost": {"time_boost": "0"},
+    "neighbours": {"neighbour_factor": "0"},
+}
+
+
+def _coerce(value: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InvalidInput(f"expected true/false, got {value!r}")
+    try:
+        return type(current)(value)
+    except ValueError:
+        raise InvalidInput(f"cannot read {value!r} as {type(current).__name__}") from None
+
+
+def configs(overrides: Mapping[str, str]) -> tuple[SearchConfig, ExtractConfig]:
+    """Build configs from ``name=value`` overrides; ``lexical``/``dense`` set RRF weights."""
+    search, extract = SearchConfig(), ExtractConfig()
+    weights = dict(search.weights)
+    s_kw: dict[str, Any] = {}
+    e_kw: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in weights:
+            weights[key] = float(value)
+        elif key in {f.name for f in dataclasses.fields(SearchConfig)}:
+            s_kw[key] = _coerce(value, getattr(search, key))
+        elif key in {f.name for f in dataclasses.fields(ExtractConfig)}:
+            e_kw[key] = _coerce(value, getattr(extract, key))
+        else:
+            raise InvalidInput(f"unknown setting {key!r}")
+    return dataclasses.replace(search, weights=weights, **s_kw), dataclasses.replace(extract, **e_kw)
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InvalidInput(f"--set expects name=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+class CachedEmbedder:
+    """Wraps an embedder and remembers vectors by text (ablations re-ingest the same turns)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            for t, v in zip(todo, self.inner.embed(todo)):
+                self._cache[t] = v
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+
+def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str, str],
+           keys: Sequence[str] = ("R@5", "R@10", "R@1000w")) -> list[dict[str, Any]]:
+    """Run the full configuration, then each mechanism off; rows of headline numbers."""
+    rows = []
+    for name, off in [("all on", {})] + list(MECHANISMS.items()):
+        result = run({**base, **off})
+        row: dict[str, Any] = {"config": name if not off else f"- {name}"}
+        row.update({k: result["overall"][k] for k in keys})
+        for cat, r in result["categories"].items():
+            if not cat.startswith("5"):
+                row[f"{cat.split('-')[0]}:R@10"] = r["R@10"]
+        row["p95_ms"] = result["search_ms"]["p95"]
+        rows.append(row)
+    return rows

@@ -1,0 +1,95 @@
+"""Retrieval stages after candidate generation. Pure functions over score parts.
+
+``parts`` maps a memory id to its score parts (signal -> contribution); the fused score is
+the sum. Each stage returns new parts, so every hit can explain where its score came from.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterable, Mapping, Sequence
+
+from ._text import words
+
+Parts = dict[str, dict[str, float]]
+
+
+def total(p: Mapping[str, float]) -> float:
+    return sum(p.values())
+
+
+def mentioned_names(query: str, names: Iterable[str]) -> set[str]:
+    """Known names (speakers, entities) that the query mentions, matched by whole words,
+    case-insensitively; a multi-word name matches on its first word too ("Ana" for "Ana Lima")."""
+    q = set(words(query))
+    found = set()
+    for name in names:
+        toks = words(name)
+        if toks and (all(t in q for t in toks) or toks[0] in q):
+            found.add(name)
+    return found
+
+
+def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
+                    mentioned: set[str], weight: float) -> Parts:
+    """Add ``weight`` x the fused score to memories spoken by a person the query names."""
+    if not mentioned or not weight:
+        return parts
+    out: Parts = {}
+    for doc, p in parts.items():
+        p = dict(p)
+        if speaker_of.get(doc) in mentioned:
+            p["speaker"] = weight * total(p)
+        out[doc] = p
+    return out
+
+
+def overlaps(dates: Sequence[Sequence[str]], said: date | None, rng: tuple[date, date]) -> bool:
+    """Whether a memory's resolved dates (ISO first/last day pairs) or its said-date fall
+    within the range."""
+    lo, hi = rng
+    if said is not None and lo <= said <= hi:
+        return True
+    for d in dates:
+        if date.fromisoformat(d[0]) <= hi and lo <= date.fromisoformat(d[1]):
+            return True
+    return False
+
+
+def boost_time(parts: Parts, in_range: Mapping[str, bool], weight: float) -> Parts:
+    """Add ``weight`` x the fused score to memories inside the query's time range."""
+    if not weight:
+        return parts
+    out: Parts = {}
+    for doc, p in parts.items():
+        p = dict(p)
+        if in_range.get(doc):
+            p["time"] = weight * total(p)
+        out[doc] = p
+    return out
+
+
+def expand_neighbours(parts: Parts, ranked: Sequence[str], neighbours: Mapping[str, Sequence[str]],
+                      factor: float) -> Parts:
+    """Let the turns next to a scoring turn join: each neighbour of a ranked hit gets
+    ``factor`` x that hit's score as its "neighbour" part (the best such offer), so the
+    question before or the answer after can come along within the limit."""
+    if not factor:
+        return parts
+    out: Parts = {doc: dict(p) for doc, p in parts.items()}
+    for doc in ranked:
+        base = total(parts[doc])
+        for nb in neighbours.get(doc, ()):
+            offer = factor * base
+            p = out.setdefault(nb, {})
+            if offer > p.get("neighbour", 0.0):
+                p["neighbour"] = offer
+    return out
+
+
+def rank(parts: Parts) -> list[tuple[str, float]]:
+    scored = [(doc, total(p)) for doc, p in parts.items()]
+    scored.sort(key=lambda x: (-x[1], x[0]))
+    return scored
+
+
