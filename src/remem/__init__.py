@@ -11,7 +11,7 @@ from .errors import (
     StoreError,
 )
 from .memory import Memory, MemoryItem, SearchConfig
-from .types import AddResult, HistoryEntry, Hit
+from .types import AddResult, HistoryEntry, Hit, SearchResult
 
 __all__ = [
     "AddResult",
@@ -29,6 +29,7 @@ __all__ = [
     "OpenAIEmbedder",
     "RememError",
     "SearchConfig",
+    "SearchResult",
     "StoreError",
 ]
 __version__ = "0.1.0"

@@ -95,7 +95,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     with _open(args) as mem:
         hits = mem.search(" ".join(args.query), user_id=args.user, agent_id=args.agent,
                           session_id=args.session, limit=args.limit,
-                          filters=_parse_json(args.filters, "--filters"))
+                          filters=_parse_json(args.filters, "--filters"),
+                          budget_tokens=args.budget)
+    if args.context:
+        print(hits.context)
+        return 0
     rows = [h.to_dict() for h in hits]
     cols = ["score", "speaker", "event_time", "text", "source_ids"]
     if args.explain:
@@ -278,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--filters", help='JSON object, e.g. {"type": "turn"}')
     sp.add_argument("--explain", action="store_true", help="show score parts in --plain output")
+    sp.add_argument("--budget", type=int, help="keep only hits that fit in this many tokens")
+    sp.add_argument("--context", action="store_true",
+                    help="print the packed, chronological context text instead of hits")
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("list", help="list a user's memories in time order")

@@ -21,12 +21,12 @@ from ._ingest import check_id, check_text, normalise_messages, parse_time, to_da
 from ._text import fts_query
 from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
-from . import retrieve
+from . import packing, retrieve
 from ._timeparse import query_range
 from .fusion import rrf
 from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
-from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope
+from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, SearchResult
 
 MAX_LIMIT = 1000
 
@@ -284,16 +284,27 @@ class Memory:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
-        """Hybrid search in one scope: lexical (FTS5 BM25) and dense candidates fused
-        with reciprocal rank fusion. Each hit's ``explain`` holds each signal's share."""
+        budget_tokens: int | None = None,
+    ) -> SearchResult:
+        """Hybrid search in one scope.
+
+        Lexical (FTS5 BM25 over text and expanded keys) and dense candidates are fused
+        with weighted reciprocal rank fusion, then boosted for people the query names and
+        for its time range, and adjacent turns of strong hits may join. Each hit's
+        ``explain`` holds every signal's share of its score. The result is a list of hits
+        with a ``context`` string; with ``budget_tokens`` the hits are de-duplicated and
+        cut to what fits in that many tokens."""
         scope = _scope(user_id, agent_id, session_id)
         query = check_text(query, "query")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be an int between 1 and {MAX_LIMIT}")
+        if budget_tokens is not None and (isinstance(budget_tokens, bool)
+                                          or not isinstance(budget_tokens, int)
+                                          or not 1 <= budget_tokens <= 1_000_000):
+            raise InvalidInput("budget_tokens must be an int between 1 and 1000000")
         allowed = self.store.filter_ids(scope, filters) if filters else None
         if allowed is not None and not allowed:
-            return []
+            return SearchResult([], "", budget_tokens)
         cfg = self.config
         n = max(cfg.candidates, limit)
         rankings: dict[str, list[str]] = {}
@@ -345,8 +356,12 @@ class Memory:
                 created_at=to_datetime(m.created_at),  # type: ignore[arg-type]
                 event_time=to_datetime(m.event_time), metadata=m.metadata, speaker=m.speaker,
                 user_id=m.scope.user_id, agent_id=m.scope.agent_id,
-                session_id=m.scope.session_id, explain=explain))
-        return hits
+                session_id=m.scope.session_id, explain=explain,
+                dates=tuple(d[2] for d in m.dates)))
+        if budget_tokens is not None:
+            kept, context = packing.pack(hits, budget_tokens)
+            return SearchResult(kept, context, budget_tokens)
+        return SearchResult(hits, packing.pack(hits, 10**9)[1])
 
     # -- export / import ------------------------------------------------------------
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:

@@ -83,6 +83,7 @@ class Hit:
     agent_id: str | None = None
     session_id: str | None = None
     explain: Mapping[str, float] = field(default_factory=dict)
+    dates: tuple[str, ...] = ()  # absolute dates its time expressions resolve to
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,8 +99,19 @@ class Hit:
             "agent_id": self.agent_id,
             "session_id": self.session_id,
             "metadata": dict(self.metadata),
+            "dates": list(self.dates),
             "explain": {k: round(v, 6) for k, v in self.explain.items()},
         }
+
+
+class SearchResult(list):  # type: ignore[type-arg]
+    """The hits of a search, best first (a plain list of ``Hit``), plus ``context``: the
+    hits laid out chronologically for an LLM prompt, within ``budget_tokens`` when given."""
+
+    def __init__(self, hits: list[Hit], context: str, budget_tokens: int | None = None) -> None:
+        super().__init__(hits)
+        self.context = context
+        self.budget_tokens = budget_tokens
 
 
 @dataclass(frozen=True)
