@@ -25,6 +25,10 @@ class ExtractConfig:
     time_keys: bool = True
     context_keys: bool = True
     context_chars: int = 300
+    segments: bool = True
+    segment_threshold: float = 0.25
+    segment_min: int = 2
+    segment_max: int = 6
 
 
 @dataclass(frozen=True)

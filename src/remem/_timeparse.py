@@ -168,12 +168,22 @@ def resolve(text: str, anchor: datetime | date) -> list[TimeMention]:
 _QUERY_HINT = re.compile(r"\b(in|during|on|since|before|after|last|this|ago|of)\b", re.I)
 
 
-def query_range(text: str, now: datetime | date) -> tuple[date, date] | None:
-    """The date range a question is constrained to ("in May 2023", "last year"), or None.
-    Several mentions give the range spanning them."""
+_BARE_MONTH = re.compile(rf"\b(?:in|during|of|since|early|late|mid)\s+{_MON_RE}\b(?!\s+\d)", re.I)
+
+
+def query_ranges(text: str, now: datetime | date, years_back: int = 30) -> list[tuple[date, date]]:
+    """The date ranges a question is constrained to ("in May 2023", "last year"), or [].
+
+    Several mentions give the range spanning them. A month without a year ("in June")
+    matches that month in any of the last ``years_back`` years."""
     if not _QUERY_HINT.search(text):
-        return None
-    mentions = resolve(text, now)
-    if not mentions:
-        return None
-    return min(m.start for m in mentions), max(m.end for m in mentions)
+        return []
+    n = now.date() if isinstance(now, datetime) else now
+    mentions = resolve(text, n)
+    if mentions:
+        return [(min(m.start for m in mentions), max(m.end for m in mentions))]
+    out = []
+    for m in _BARE_MONTH.finditer(text):
+        mon = _MON["sept" if m.group(1).lower().startswith("sept") else m.group(1).lower()[:3]]
+        out.extend(_month_range(y, mon) for y in range(n.year - years_back, n.year + 1))
+    return out

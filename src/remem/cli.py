@@ -223,6 +223,28 @@ def cmd_bench_locomo(args: argparse.Namespace) -> int:
                                extract_config=extract_cfg),
                 convs, limit=args.limit, progress=progress)
 
+    if args.tune:
+        # ingest once; search-time settings are tried against the same store
+        embedder = ablate.CachedEmbedder(embedder)
+        search_cfg, extract_cfg = ablate.configs(base)
+        with tempfile.TemporaryDirectory(prefix="remem-tune-") as tmp:
+            mem = Memory(os.path.join(tmp, "tune.db"), embedder=embedder,
+                         extract_config=extract_cfg)
+            turns = sum(len(s.turns) for c in convs for s in c.sessions)
+            spent = locomo.ingest(mem, convs)
+
+            def evaluate(overrides: Any) -> dict[str, Any]:
+                mem.config = ablate.configs(overrides)[0]
+                per_q, lat = locomo.ask(mem, convs, limit=args.limit)
+                return locomo.summarise(per_q, lat, turns, spent)
+
+            best, score = ablate.tune(evaluate, base, log=lambda m: print(m, file=sys.stderr))
+            result = evaluate(best)
+            mem.close()
+        result["tuned"] = {"settings": best, "objective": round(score, 4)}
+        print(json.dumps(result["tuned"]) if not args.plain else
+              f"best settings: {best} objective {score:.4f}\n" + locomo.format_plain(result))
+        return 0
     if args.ablate:
         embedder = ablate.CachedEmbedder(embedder)
         rows = ablate.ablate(run_once, base)
@@ -332,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="also write the JSON result here")
     b.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a search/extract setting, e.g. neighbour_factor=0 or dense=0")
+    b.add_argument("--tune", action="store_true",
+                   help="coordinate-ascent search of retrieval settings on this data")
     b.add_argument("--ablate", action="store_true",
                    help="run with each retrieval mechanism switched off in turn")
     b.set_defaults(func=cmd_bench_locomo)

@@ -16,13 +16,13 @@ from typing import IO, Any, Mapping, Sequence
 
 import numpy as np
 
-from . import _extract, _jsonl
+from . import _extract, _jsonl, _segment
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from ._text import fts_query
 from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
 from . import packing, retrieve
-from ._timeparse import query_range
+from ._timeparse import query_ranges
 from .fusion import rrf
 from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
@@ -53,6 +53,7 @@ class SearchConfig:
     neighbour_factor: float = 0.5  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1
     neighbour_hits: int = 20  # how many top hits offer their neighbours
+    dedupe: bool = True  # drop hits whose source turns better hits already cover
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,37 @@ class Memory:
                                 for m in cand.dates)))
                 embed_texts.append(cand.embed_text)
         vectors = self._embed(embed_texts)
+        if self.extract_config.segments and len(turns) > 1:
+            segs, seg_vecs = self._segments(scope, episodes, memories, vectors, now, meta)
+            memories.extend(segs)
+            vectors = np.vstack([vectors, *seg_vecs]) if seg_vecs else vectors
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
         return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
+
+    def _segments(self, scope: Scope, episodes: list[Episode], memories: list[MemoryRecord],
+                  vectors: np.ndarray, now: float, meta: dict[str, Any],
+                  ) -> tuple[list[MemoryRecord], list[np.ndarray]]:
+        """Topic segments over this batch's turn memories: one memory per segment whose
+        text is its turns ("Speaker: text" lines) and whose sources are all of them."""
+        cfg = self.extract_config
+        turn_idx = [i for i, m in enumerate(memories) if m.type == "turn"]
+        out: list[MemoryRecord] = []
+        vecs: list[np.ndarray] = []
+        for start, end in _segment.boundaries(vectors[turn_idx], threshold=cfg.segment_threshold,
+                                              min_len=cfg.segment_min, max_len=cfg.segment_max):
+            members = [memories[turn_idx[j]] for j in range(start, end)]
+            if len(members) < 2:
+                continue
+            text = "\n".join(f"{m.speaker}: {m.text}" if m.speaker else m.text for m in members)
+            out.append(MemoryRecord(
+                id=uuid.uuid4().hex, scope=scope, text=text, type="segment",
+                source_ids=tuple(s for m in members for s in m.source_ids),
+                episode_ids=tuple(e for m in members for e in m.episode_ids),
+                created_at=now, updated_at=now, event_time=members[0].event_time,
+                keys="\n".join(m.keys for m in members), metadata=meta,
+                dates=tuple(d for m in members for d in m.dates)))
+            vecs.append(_segment.mean_vector(vectors[[turn_idx[j] for j in range(start, end)]]))
+        return out, vecs
 
     def update(self, memory_id: str, text: str, *, user_id: str | None = None) -> MemoryItem:
         """Replace a memory's text (re-embedded); the old text stays in ``history``."""
@@ -327,8 +357,8 @@ class Memory:
             parts = retrieve.boost_mentioned(
                 parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost)
         if cfg.time_boost:
-            rng = query_range(query, to_datetime(time.time()))  # type: ignore[arg-type]
-            if rng is not None:
+            rng = query_ranges(query, to_datetime(time.time()))  # type: ignore[arg-type]
+            if rng:
                 inside = {d: retrieve.overlaps(records[d].dates, _said_date(records[d]), rng)
                           for d in parts}
                 parts = retrieve.boost_time(parts, inside, cfg.time_boost)
@@ -341,7 +371,10 @@ class Memory:
             missing = [d for d in parts if d not in records]
             records.update({m.id: m for m in self.store.fetch(missing)})
             parts = {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
-        ranked = retrieve.rank(parts)[:limit]
+        ranked = retrieve.rank(parts)
+        if cfg.dedupe:
+            ranked = retrieve.drop_covered(ranked, {d: records[d].source_ids for d, _ in ranked})
+        ranked = ranked[:limit]
         hits = []
         for doc, score in ranked:
             m = records.get(doc)

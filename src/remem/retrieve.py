@@ -44,16 +44,14 @@ def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
     return out
 
 
-def overlaps(dates: Sequence[Sequence[str]], said: date | None, rng: tuple[date, date]) -> bool:
+def overlaps(dates: Sequence[Sequence[str]], said: date | None,
+             ranges: Sequence[tuple[date, date]]) -> bool:
     """Whether a memory's resolved dates (ISO first/last day pairs) or its said-date fall
-    within the range."""
-    lo, hi = rng
-    if said is not None and lo <= said <= hi:
-        return True
-    for d in dates:
-        if date.fromisoformat(d[0]) <= hi and lo <= date.fromisoformat(d[1]):
-            return True
-    return False
+    within any of the ranges."""
+    spans = [(date.fromisoformat(d[0]), date.fromisoformat(d[1])) for d in dates]
+    if said is not None:
+        spans.append((said, said))
+    return any(s <= hi and lo <= e for lo, hi in ranges for s, e in spans)
 
 
 def boost_time(parts: Parts, in_range: Mapping[str, bool], weight: float) -> Parts:
@@ -84,6 +82,21 @@ def expand_neighbours(parts: Parts, ranked: Sequence[str], neighbours: Mapping[s
             p = out.setdefault(nb, {})
             if offer > p.get("neighbour", 0.0):
                 p["neighbour"] = offer
+    return out
+
+
+def drop_covered(ranked: Sequence[tuple[str, float]],
+                 sources: Mapping[str, Sequence[str]]) -> list[tuple[str, float]]:
+    """Drop hits all of whose source turns are credited by better-ranked hits (a turn
+    under a segment that already ranked, a segment whose turns all ranked)."""
+    covered: set[str] = set()
+    out = []
+    for doc, score in ranked:
+        src = sources.get(doc, ())
+        if src and covered.issuperset(src):
+            continue
+        covered.update(src)
+        out.append((doc, score))
     return out
 
 

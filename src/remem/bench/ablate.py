@@ -23,6 +23,8 @@ MECHANISMS: dict[str, dict[str, str]] = {
     "speaker_boost": {"speaker_boost": "0"},
     "time_boost": {"time_boost": "0"},
     "neighbours": {"neighbour_factor": "0"},
+    "segments": {"segments": "false"},
+    "dedupe": {"dedupe": "false"},
 }
 
 
@@ -100,3 +102,44 @@ def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str
         row["p95_ms"] = result["search_ms"]["p95"]
         rows.append(row)
     return rows
+
+
+# Search-time settings tuned on dev data by coordinate ascent (see README "Tuning").
+GRID: dict[str, list[str]] = {
+    "dense": ["0.5", "0.75", "1.0", "1.5", "2.0"],
+    "rrf_k": ["5", "15", "30", "60", "120"],
+    "speaker_boost": ["0", "0.25", "0.5", "1.0", "2.0"],
+    "time_boost": ["0", "0.25", "0.5", "1.0"],
+    "neighbour_factor": ["0", "0.25", "0.5", "0.75", "0.9"],
+    "neighbour_hits": ["5", "10", "20", "40"],
+}
+
+
+def objective(result: Mapping[str, Any]) -> float:
+    """What tuning maximises: mean of R@10 and R@1000w over categories 1-4."""
+    o = result["overall"]
+    return (o["R@10"] + o["R@1000w"]) / 2
+
+
+def tune(evaluate: Callable[[Mapping[str, str]], dict[str, Any]], start: Mapping[str, str],
+         grid: Mapping[str, Sequence[str]] = GRID, rounds: int = 2,
+         log: Callable[[str], None] | None = None) -> tuple[dict[str, str], float]:
+    """Coordinate ascent: for each setting in turn, try every grid value with the others
+    fixed and keep the best; repeat ``rounds`` times or until nothing improves."""
+    best = dict(start)
+    best_score = objective(evaluate(best))
+    for _ in range(rounds):
+        improved = False
+        for key, values in grid.items():
+            for v in values:
+                if best.get(key) == v:
+                    continue
+                trial = {**best, key: v}
+                score = objective(evaluate(trial))
+                if log:
+                    log(f"{key}={v}: {score:.4f} (best {best_score:.4f})")
+                if score > best_score + 1e-9:
+                    best, best_score, improved = trial, score, True
+        if not improved:
+            break
+    return best, best_score

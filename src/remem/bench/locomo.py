@@ -137,6 +137,53 @@ def _sample_key(sample_id: str) -> str:
     return m.group(1) if m else sample_id
 
 
+def user_of(conv: Conversation) -> str:
+    return f"locomo-{_sample_key(conv.sample_id)}"
+
+
+def ingest(mem: Any, conversations: list[Conversation],
+           progress: Callable[[int], None] | None = None) -> float:
+    """Add every conversation, session by session, through the public API; seconds spent."""
+    spent = 0.0
+    for conv in conversations:
+        for sess in conv.sessions:
+            msgs = [{"role": "user", "name": t["speaker"], "content": t["text"], "id": t["id"]}
+                    for t in sess.turns]
+            t0 = time.perf_counter()
+            mem.add(msgs, user_id=user_of(conv), session_id=sess.key, timestamp=sess.when)
+            spent += time.perf_counter() - t0
+            if progress:
+                progress(len(sess.turns))
+    return spent
+
+
+def ask(mem: Any, conversations: list[Conversation], *, limit: int = 100,
+        progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], list[float]]:
+    """Ask every question; per-question metric rows and latencies (ms)."""
+    per_q: list[dict[str, Any]] = []
+    latencies: list[float] = []
+    for conv in conversations:
+        turn_words = {t["id"]: word_count(f"{t['speaker']}: {t['text']}")
+                      for s in conv.sessions for t in s.turns}
+        for q in conv.questions:
+            t0 = time.perf_counter()
+            hits = mem.search(q.text, user_id=user_of(conv), limit=limit)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            ranked = [(h.text, h.source_ids) for h in hits]
+            ev = set(q.evidence)
+            row: dict[str, Any] = {"conv": conv.sample_id, "question": q.text,
+                                   "category": q.category, "n_evidence": len(ev)}
+            for k in KS:
+                row[f"R@{k}"] = metrics.recall_at_k(ranked, ev, k)
+                row[f"R@{k}turns"] = metrics.recall_by_turns(ranked, ev, k)
+            for b in BUDGETS:
+                row[f"R@{b}w"] = metrics.recall_within_words(ranked, ev, b, turn_words)
+            per_q.append(row)
+            if progress:
+                progress(1)
+    return per_q, latencies
+
+
 def run(
     memory_factory: Callable[[], Any],
     conversations: list[Conversation],
@@ -145,45 +192,20 @@ def run(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Ingest and question every conversation; return the metrics as a dict."""
-    mem = memory_factory()
     total_turns = sum(len(s.turns) for c in conversations for s in c.sessions)
     total_steps = total_turns + sum(len(c.questions) for c in conversations)
-    step = 0
-    ingest_s = 0.0
-    per_q: list[dict[str, Any]] = []
-    latencies: list[float] = []
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total_steps)
+
+    mem = memory_factory()
     try:
-        for conv in conversations:
-            user = f"locomo-{_sample_key(conv.sample_id)}"
-            turn_words = {}
-            for sess in conv.sessions:
-                msgs = [{"role": "user", "name": t["speaker"], "content": t["text"], "id": t["id"]}
-                        for t in sess.turns]
-                for t in sess.turns:
-                    turn_words[t["id"]] = word_count(f"{t['speaker']}: {t['text']}")
-                t0 = time.perf_counter()
-                mem.add(msgs, user_id=user, session_id=sess.key, timestamp=sess.when)
-                ingest_s += time.perf_counter() - t0
-                step += len(sess.turns)
-                if progress:
-                    progress(step, total_steps)
-            for q in conv.questions:
-                t0 = time.perf_counter()
-                hits = mem.search(q.text, user_id=user, limit=limit)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                ranked = [(h.text, h.source_ids) for h in hits]
-                ev = set(q.evidence)
-                row: dict[str, Any] = {"conv": conv.sample_id, "question": q.text,
-                                       "category": q.category, "n_evidence": len(ev)}
-                for k in KS:
-                    row[f"R@{k}"] = metrics.recall_at_k(ranked, ev, k)
-                    row[f"R@{k}turns"] = metrics.recall_by_turns(ranked, ev, k)
-                for b in BUDGETS:
-                    row[f"R@{b}w"] = metrics.recall_within_words(ranked, ev, b, turn_words)
-                per_q.append(row)
-                step += 1
-                if progress:
-                    progress(step, total_steps)
+        ingest_s = ingest(mem, conversations, tick)
+        per_q, latencies = ask(mem, conversations, limit=limit, progress=tick)
     finally:
         mem.close()
     return summarise(per_q, latencies, total_turns, ingest_s)

@@ -408,7 +408,7 @@ class SQLiteStore:
             for mid in memory_ids:
                 row = self._q(
                     "SELECT e.rowid, e.user_id, e.agent_id, e.session_id FROM memories m "
-                    "JOIN episodes e ON e.id = m.episode_id WHERE m.id = ?", (mid,))
+                    "JOIN episodes e ON e.id = m.episode_id WHERE m.id = ? AND m.type = 'turn'", (mid,))
                 if not row:
                     continue
                 rowid, user, agent, session = row[0]

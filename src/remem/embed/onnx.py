@@ -1,0 +1,175 @@
+"""The packaged local embedder: all-MiniLM-L6-v2, int8, run with onnxruntime on CPU.
+
+The model directory (by default ``remem/embed/model``) holds three files made by
+``scripts/export_onnx.py``:
+
+* ``model.onnx``: BERT + mean pooling + L2 normalisation in one graph; inputs
+  ``input_ids``/``attention_mask``/``token_type_ids`` (int64, batch x sequence),
+  output ``sentence_embedding`` (float32, batch x dim, unit rows).
+* ``tokenizer.json``: the fast (``tokenizers``) WordPiece tokenizer, truncating at
+  ``max_length`` tokens.
+* ``model.json``: ``name``, ``dim``, ``max_length`` and provenance.
+
+Only ``model.json`` is read by the constructor; onnxruntime and the tokenizer are
+imported and loaded on the first :meth:`OnnxEmbedder.embed` call. Texts are sorted by
+token count and batched so that each batch is padded only to its own longest text. The
+quantized graph treats every row independently, so a text's vector does not depend on
+the batch it was embedded in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import EmbedderError, InvalidInput
+from .base import l2_normalise
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _default_threads() -> int:
+    """Cores this process may run on (container-aware where the OS tells us)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _read_meta(model_dir: Path) -> dict[str, Any]:
+    """Read and check ``model.json``; raise :class:`EmbedderError` when unusable."""
+    path = model_dir / "model.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        name, dim = str(meta["name"]), int(meta["dim"])
+        max_length = int(meta.get("max_length", 256))
+    except FileNotFoundError as exc:
+        raise EmbedderError(f"embedding model not found: {path} does not exist") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EmbedderError(f"embedding model metadata {path} is unreadable: {exc}") from exc
+    if dim < 1 or max_length < 2:
+        raise EmbedderError(f"embedding model metadata {path} is invalid (dim={dim})")
+    return {**meta, "name": name, "dim": dim, "max_length": max_length}
+
+
+class OnnxEmbedder:
+    """Local sentence embeddings with onnxruntime (default: packaged all-MiniLM-L6-v2 int8).
+
+    Args:
+        model_dir: directory with ``model.onnx``, ``tokenizer.json`` and ``model.json``;
+            defaults to the model shipped inside the ``remem`` package.
+        threads: onnxruntime intra-op threads; defaults to the number of usable cores.
+        batch_size: texts per onnxruntime call.
+
+    Raises:
+        EmbedderError: ``model.json`` is missing or invalid (at construction), or the
+            model/tokenizer cannot be loaded or run (on :meth:`embed`).
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise InvalidInput("threads must be a positive int or None")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput("batch_size must be a positive int")
+        self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+        meta = _read_meta(self.model_dir)
+        self.name: str = meta["name"]
+        self.dim: int = meta["dim"]
+        self.max_length: int = meta["max_length"]
+        self._output: str = str(meta.get("output", "sentence_embedding"))
+        self.threads = threads
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def __repr__(self) -> str:
+        return f"OnnxEmbedder(name={self.name!r}, dim={self.dim}, model_dir='{self.model_dir}')"
+
+    def _load(self) -> tuple[Any, Any]:
+        """Create the tokenizer and onnxruntime session once (thread-safe)."""
+        if self._session is not None:
+            return self._session, self._tokenizer
+        with self._lock:
+            if self._session is None:
+                tokenizer = self._load_tokenizer()
+                self._session = self._load_session()
+                self._tokenizer = tokenizer
+        return self._session, self._tokenizer
+
+    def _load_tokenizer(self) -> Any:
+        path = self.model_dir / "tokenizer.json"
+        try:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:
+            raise EmbedderError(f"cannot load tokenizer {path}: {exc}") from exc
+        tokenizer.no_padding()  # we pad per batch ourselves
+        tokenizer.enable_truncation(max_length=self.max_length)
+        return tokenizer
+
+    def _load_session(self) -> Any:
+        path = self.model_dir / "model.onnx"
+        if not path.is_file():
+            raise EmbedderError(f"embedding model not found: {path} does not exist")
+        try:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads or _default_threads()
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3  # errors only
+            return ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbedderError(f"cannot load ONNX model {path}: {exc}") from exc
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``; return shape ``(len(texts), dim)``, float32, unit rows."""
+        if isinstance(texts, (str, bytes)):
+            raise InvalidInput("embed() takes a sequence of strings, not a single string")
+        texts = list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise InvalidInput("embed() texts must all be str")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch(texts)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            feeds = _pad([encodings[i] for i in rows], int(lengths[rows].max()))
+            try:
+                vectors = session.run([self._output], feeds)[0]
+            except Exception as exc:
+                raise EmbedderError(f"onnxruntime failed to embed a batch: {exc}") from exc
+            out[rows] = vectors
+        return l2_normalise(out)
+
+
+def _pad(encodings: Sequence[Any], width: int) -> dict[str, np.ndarray]:
+    """Right-pad a batch of encodings to ``width`` tokens (pad id 0, mask 0)."""
+    feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
+    for row, enc in enumerate(encodings):
+        n = len(enc.ids)
+        feeds["input_ids"][row, :n] = enc.ids
+        feeds["attention_mask"][row, :n] = enc.attention_mask
+        feeds["token_type_ids"][row, :n] = enc.type_ids
+    return feeds
