@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from ._timeparse import TimeMention, resolve
 from .types import Turn
 
+__all__ = ["Candidate", "ExtractConfig", "Turn", "resolve_pronouns", "session_candidates"]
+
 
 @dataclass(frozen=True)
 class ExtractConfig:

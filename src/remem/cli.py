@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from importlib import resources
@@ -20,11 +21,12 @@ def _embedder(name: str) -> Any:
         from .embed.onnx import OnnxEmbedder
 
         return OnnxEmbedder()
-    if name.startswith("hashing"):
+    m = re.fullmatch(r"hashing(?:-(\d+))?", name)
+    if m:
         from .embed.hashing import HashingEmbedder
 
-        return HashingEmbedder()
-    raise InvalidInput(f"unknown embedder {name!r} (choose onnx or hashing)")
+        return HashingEmbedder(int(m.group(1) or 256))
+    raise InvalidInput(f"unknown embedder {name!r} (choose onnx, hashing or hashing-DIM)")
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -52,7 +54,7 @@ def _table(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
             return ",".join(map(str, v))
         if isinstance(v, dict):
             return " ".join(f"{k}={cell(x)}" for k, x in v.items())
-        return "" if v is None else str(v)
+        return "" if v is None else " / ".join(str(v).splitlines())
 
     width = {c: min(70, max(len(c), *(len(cell(r.get(c))) for r in rows))) for c in cols}
     out = ["  ".join(c.upper().ljust(width[c]) for c in cols)]
@@ -104,9 +106,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     cols = ["score", "speaker", "event_time", "text", "source_ids"]
     if args.explain:
         cols.append("explain")
-    for r in rows:
-        if r["event_time"]:
-            r["event_time"] = r["event_time"][:16].replace("T", " ")
+    if args.plain:
+        for r in rows:
+            if r["event_time"]:
+                r["event_time"] = r["event_time"][:16].replace("T", " ")
     _emit(args, rows, cols)
     return 0
 
@@ -194,7 +197,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"? {q}   ({ms:.1f} ms)")
             for h in hits:
                 when = h.event_time.strftime("%Y-%m-%d") if h.event_time else "?"
-                print(f"   {h.score:.4f}  [{when}] {h.speaker or '?'}: {h.text}  <- {','.join(h.source_ids)}")
+                who = f"{h.speaker}: " if h.speaker else ""
+                text = " / ".join(h.text.splitlines())
+                print(f"   {h.score:.4f}  [{when}] {who}{text}  <- {','.join(h.source_ids)}")
             print()
     del r
     return 0
@@ -367,14 +372,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): not an error; keep the exit flush quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except RememError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

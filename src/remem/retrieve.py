@@ -22,6 +22,7 @@ def mentioned_names(query: str, names: Iterable[str]) -> set[str]:
     """Known names (speakers, entities) that the query mentions, matched by whole words,
     case-insensitively; a multi-word name matches on its first word too ("Ana" for "Ana Lima")."""
     q = set(words(query))
+    q |= {w[:-2] for w in q if w.endswith("'s")}
     found = set()
     for name in names:
         toks = words(name)

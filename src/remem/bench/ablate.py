@@ -20,7 +20,7 @@ MECHANISMS: dict[str, dict[str, str]] = {
     "pronoun_resolution": {"pronoun_resolution": "false"},
     "time_keys": {"time_keys": "false"},
     "context_keys": {"context_keys": "false"},
-    "speaker_boost": {"speaker_boost": "0"},
+    "+speaker_boost": {"speaker_boost": "0.5"},  # off by default after tuning
     "time_boost": {"time_boost": "0"},
     "neighbours": {"neighbour_factor": "0"},
     "segments": {"segments": "false"},
@@ -49,7 +49,10 @@ def configs(overrides: Mapping[str, str]) -> tuple[SearchConfig, ExtractConfig]:
     e_kw: dict[str, Any] = {}
     for key, value in overrides.items():
         if key in weights:
-            weights[key] = float(value)
+            try:
+                weights[key] = _coerce(value, 1.0)
+            except InvalidInput as exc:
+                raise InvalidInput(f"setting {key!r}: {exc}") from None
         elif key in {f.name for f in dataclasses.fields(SearchConfig)}:
             s_kw[key] = _coerce(value, getattr(search, key))
         elif key in {f.name for f in dataclasses.fields(ExtractConfig)}:
@@ -89,12 +92,13 @@ class CachedEmbedder:
 
 
 def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str, str],
-           keys: Sequence[str] = ("R@5", "R@10", "R@1000w")) -> list[dict[str, Any]]:
+           keys: Sequence[str] = ("R@1", "R@5", "R@10", "R@10turns", "R@250w", "R@1000w")) -> list[dict[str, Any]]:
     """Run the full configuration, then each mechanism off; rows of headline numbers."""
     rows = []
     for name, off in [("all on", {})] + list(MECHANISMS.items()):
         result = run({**base, **off})
-        row: dict[str, Any] = {"config": name if not off else f"- {name}"}
+        label = name if not off or name.startswith("+") else f"- {name}"
+        row: dict[str, Any] = {"config": label}
         row.update({k: result["overall"][k] for k in keys})
         for cat, r in result["categories"].items():
             if not cat.startswith("5"):

@@ -4,6 +4,7 @@ A ranked result is a list of ``(text, source_ids)`` pairs, best first."""
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 from .._text import word_count
@@ -62,5 +63,5 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     s = sorted(values)
-    idx = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    idx = max(0, min(len(s) - 1, math.ceil(q * len(s) / 100) - 1))
     return float(s[idx])

@@ -14,7 +14,8 @@ Only ``model.json`` is read by the constructor; onnxruntime and the tokenizer ar
 imported and loaded on the first :meth:`OnnxEmbedder.embed` call. Texts are sorted by
 token count and batched so that each batch is padded only to its own longest text. The
 quantized graph treats every row independently, so a text's vector does not depend on
-the batch it was embedded in.
+the batch it was embedded in. The graph uses onnxruntime contrib ops (8-bit
+``MatMulNBits``), so it needs onnxruntime >= 1.22.
 """
 
 from __future__ import annotations

@@ -37,8 +37,12 @@ class Store(Protocol):
     def count(self, scope: Scope) -> int: ...
 
     def update(
-        self, memory_id: str, text: str, keys: str, vector: np.ndarray | None, embed_model: str
-    ) -> MemoryRecord | None: ...
+        self, memory_id: str, text: str, keys: str, vector: np.ndarray | None, embed_model: str,
+        dates: Sequence[Sequence[str]] = (),
+    ) -> MemoryRecord | None:
+        """Replace text, index keys, dates and vector; segments built from a changed turn
+        are dropped in the same transaction."""
+        ...
 
     def delete(self, memory_id: str) -> MemoryRecord | None: ...
 

@@ -228,21 +228,38 @@ class SQLiteStore:
              json.dumps([list(d) for d in m.dates])),
         )
 
+    def _drop_derived(self, db: sqlite3.Connection, old: MemoryRecord) -> None:
+        """A turn changed or went away: segments built from its text go too (they are
+        derived data; the turns themselves remain). Recorded in history."""
+        if old.type != "turn" or not old.episode_ids:
+            return
+        rows = db.execute(
+            "SELECT id, text FROM memories WHERE user_id=? AND type='segment' AND EXISTS "
+            "(SELECT 1 FROM json_each(memories.episode_ids) WHERE value = ?)",
+            (old.scope.user_id, old.episode_ids[0]),
+        ).fetchall()
+        for seg_id, seg_text in rows:
+            db.execute("DELETE FROM memories WHERE id=?", (seg_id,))
+            self._history(db, seg_id, old.scope.user_id, "DELETE", seg_text, None,
+                          actor=f"derived:{old.id}")
+
     def update(self, memory_id: str, text: str, keys: str, vector: np.ndarray | None,
-               embed_model: str) -> MemoryRecord | None:
+               embed_model: str, dates: Sequence[Sequence[str]] = ()) -> MemoryRecord | None:
         def run(db: sqlite3.Connection) -> MemoryRecord | None:
             row = db.execute(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,)).fetchone()
             if row is None:
                 return None
             old = _row_to_memory(row)
             db.execute(
-                "UPDATE memories SET text=?, keys=?, updated_at=?, content_hash=?, embedding=?, "
-                "embed_model=? WHERE id=?",
-                (text, keys, time.time(), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                "UPDATE memories SET text=?, keys=?, dates=?, updated_at=?, content_hash=?, "
+                "embedding=?, embed_model=? WHERE id=?",
+                (text, keys, json.dumps([list(d) for d in dates]), time.time(),
+                 hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                  encode_vector(vector) if vector is not None else None,
                  embed_model if vector is not None else None, memory_id),
             )
             self._history(db, memory_id, old.scope.user_id, "UPDATE", old.text, text)
+            self._drop_derived(db, old)
             self._bump(db, old.scope.user_id, mutation=True)
             return old
 
@@ -256,6 +273,7 @@ class SQLiteStore:
             old = _row_to_memory(row)
             db.execute("DELETE FROM memories WHERE id=?", (memory_id,))
             self._history(db, memory_id, old.scope.user_id, "DELETE", old.text, None)
+            self._drop_derived(db, old)
             self._bump(db, old.scope.user_id, mutation=True)
             return old
 
@@ -425,6 +443,20 @@ class SQLiteStore:
                 found.sort(key=lambda x: x[0])
                 out[mid] = [n for _, n in found]
         return out
+
+    def episode_context(self, episode_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """An episode and the one before it in its session: (episode, previous or None)."""
+        cols = "rowid, user_id, agent_id, session_id, role, name, content, timestamp"
+        with self._lock:
+            row = self._q(f"SELECT {cols} FROM episodes WHERE id=?", (episode_id,))
+            if not row:
+                return None
+            r = row[0]
+            prev = self._q(
+                f"SELECT {cols} FROM episodes WHERE user_id=? AND agent_id=? AND session_id=? "
+                "AND rowid < ? ORDER BY rowid DESC LIMIT 1", (r[1], r[2], r[3], r[0]))
+        keys = ("rowid", "user_id", "agent_id", "session_id", "role", "name", "content", "timestamp")
+        return dict(zip(keys, r)), (dict(zip(keys, prev[0])) if prev else None)
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's memories (cached until the scope changes)."""
