@@ -55,6 +55,8 @@ class SearchConfig:
     neighbour_factor: float = 0.25  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1
     neighbour_hits: int = 5  # how many top hits offer their neighbours
+    segment_credit: float = 0.0  # a segment hit lends this x its score to its turns
+    segment_hits: bool = True  # return segments themselves (else they only lend credit)
     dedupe: bool = True  # drop hits whose source turns better hits already cover
 
 
@@ -369,6 +371,17 @@ class Memory:
         parts = rrf(rankings, cfg.weights, cfg.rrf_k)
         records = {m.id: m for m in self.store.fetch(list(parts))}
         parts = {d: p for d, p in parts.items() if d in records}
+        if cfg.segment_credit:
+            segs = [d for d in parts if records[d].type == "segment"]
+            if segs:
+                eps = self.store.turns_of([e for d in segs for e in records[d].episode_ids])
+                members = {d: [eps[e] for e in records[d].episode_ids if e in eps] for d in segs}
+                parts = retrieve.credit_members(parts, members, cfg.segment_credit,
+                                                keep=cfg.segment_hits)
+                missing = [d for d in parts if d not in records]
+                records.update({m.id: m for m in self.store.fetch(missing)})
+                parts = {d: p for d, p in parts.items()
+                         if d in records and _in_scope(records[d], scope)}
         if cfg.speaker_boost:
             names = mentioned_names(query, self.store.speakers(scope.user_id))
             parts = retrieve.boost_mentioned(

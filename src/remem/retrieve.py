@@ -86,6 +86,23 @@ def expand_neighbours(parts: Parts, ranked: Sequence[str], neighbours: Mapping[s
     return out
 
 
+def credit_members(parts: Parts, members: Mapping[str, Sequence[str]], factor: float,
+                   keep: bool = True) -> Parts:
+    """A segment that scores lends ``factor`` x its score to each of its member turns (as
+    their "segment" part, the best offer). With ``keep=False`` the segments themselves
+    leave the ranking, so results stay turn-sized."""
+    out: Parts = {doc: dict(p) for doc, p in parts.items()}
+    for seg, turns in members.items():
+        offer = factor * total(parts[seg])
+        for t in turns:
+            p = out.setdefault(t, {})
+            if offer > p.get("segment", 0.0):
+                p["segment"] = offer
+        if not keep:
+            out.pop(seg, None)
+    return out
+
+
 def drop_covered(ranked: Sequence[tuple[str, float]],
                  sources: Mapping[str, Sequence[str]]) -> list[tuple[str, float]]:
     """Drop hits all of whose source turns are credited by better-ranked hits (a turn

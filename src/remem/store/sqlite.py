@@ -458,6 +458,19 @@ class SQLiteStore:
         keys = ("rowid", "user_id", "agent_id", "session_id", "role", "name", "content", "timestamp")
         return dict(zip(keys, r)), (dict(zip(keys, prev[0])) if prev else None)
 
+    def turns_of(self, episode_ids: Sequence[str]) -> dict[str, str]:
+        """Active turn memory id for each episode id that has one."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(episode_ids))
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                for ep, mid in self._q(
+                    f"SELECT episode_id, id FROM memories WHERE episode_id IN "
+                    f"({','.join('?' * len(chunk))}) AND type='turn' AND status='active'", chunk):
+                    out[ep] = mid
+        return out
+
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's memories (cached until the scope changes)."""
         with self._lock:
