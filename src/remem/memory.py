@@ -46,6 +46,7 @@ class SearchConfig:
     """Retrieval knobs. ``weights`` are per-signal RRF weights (0 switches a signal off)."""
 
     candidates: int = 100
+    keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
     # bench/ablate.py:GRID maximising mean(R@10, R@1000w) on the LoCoMo dev split)
     rrf_k: float = 30.0
@@ -360,7 +361,7 @@ class Memory:
         raw: dict[str, dict[str, float]] = {}
         if cfg.weights.get("lexical", 1.0):
             match = fts_query(query)
-            lex = self.store.lexical(scope, match, n, allowed) if match else []
+            lex = self.store.lexical(scope, match, n, allowed, cfg.keys_weight) if match else []
             rankings["lexical"] = [i for i, _ in lex]
             raw["lexical"] = dict(lex)
         if cfg.weights.get("dense", 1.0):

@@ -51,8 +51,11 @@ class Store(Protocol):
     def history(self, memory_id: str) -> list[HistoryEntry]: ...
 
     def lexical(
-        self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None
-    ) -> list[tuple[str, float]]: ...
+        self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
+        keys_weight: float = 0.5,
+    ) -> list[tuple[str, float]]:
+        """BM25 over text and expanded keys within the scope: (id, score), best first."""
+        ...
 
     def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]: ...
 

@@ -346,12 +346,12 @@ class SQLiteStore:
         with self._lock:
             return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
 
-    def lexical(self, scope: Scope, match: str, limit: int,
-                allowed: set[str] | None = None) -> list[tuple[str, float]]:
+    def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
+                keys_weight: float = 0.5) -> list[tuple[str, float]]:
         where, args = _scope_sql(scope, "m")
         expr = f'scope_key:"{scope_key(scope.user_id)}" AND {{text keys}}:({match})'
         sql = (
-            "SELECT m.id, bm25(memories_fts, 0.0, 1.0, 0.5) AS s FROM memories_fts "
+            f"SELECT m.id, bm25(memories_fts, 0.0, 1.0, {float(keys_weight)!r}) AS s FROM memories_fts "
             "JOIN memories m ON m.rowid = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND m.status='active' AND {where} ORDER BY s"
         )
