@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ._entities import extract as extract_entities
 from ._timeparse import TimeMention, resolve
 from .types import Turn
 
@@ -27,6 +28,7 @@ class ExtractConfig:
     time_keys: bool = True
     context_keys: bool = True
     context_chars: int = 300
+    entities: bool = True
     segments: bool = True
     segment_threshold: float = 0.25
     segment_min: int = 2
@@ -43,6 +45,7 @@ class Candidate:
     keys: str
     embed_text: str
     dates: tuple[TimeMention, ...] = field(default_factory=tuple)
+    entities: tuple[str, ...] = ()
 
 
 _FIRST = {"i": "{s}", "me": "{s}", "my": "{s}'s", "mine": "{s}'s", "myself": "{s}",
@@ -83,6 +86,7 @@ def session_candidates(
 ) -> list[list[Candidate]]:
     """Candidates for each turn of one batch (usually a session), in order."""
     cfg = cfg or ExtractConfig()
+    known = sorted({t.name for t in turns if t.name})
     out: list[list[Candidate]] = []
     for i, turn in enumerate(turns):
         speaker = turn.name
@@ -100,5 +104,6 @@ def session_candidates(
             keys.append(turns[i - 1].content.strip()[: cfg.context_chars])
         body = resolve_pronouns(text, speaker, listener) if cfg.pronoun_resolution else text
         embed_text = f"{speaker}: {body}" if speaker else body
-        out.append([Candidate(text, "turn", "\n".join(keys), embed_text, mentions)])
+        names = tuple(s for _, s in extract_entities(text, known)) if cfg.entities else ()
+        out.append([Candidate(text, "turn", "\n".join(keys), embed_text, mentions, names)])
     return out

@@ -23,7 +23,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
                "text": _STR, "keys": _STR, "type": _STR, "speaker": _OPT_STR,
                "source_ids": _LIST, "episode_ids": _LIST, "created_at": _NUM,
                "updated_at": _NUM, "event_time": _OPT_NUM, "importance": _NUM,
-               "metadata": _DICT, "status": _STR, "dates": _DATES, "valid_from": _OPT_NUM, "valid_to": _OPT_NUM,
+               "metadata": _DICT, "status": _STR, "dates": _DATES, "entities": _LIST, "valid_from": _OPT_NUM, "valid_to": _OPT_NUM,
                "access_count": _INT, "last_access": _OPT_NUM, "embedding": _OPT_STR,
                "embed_model": _OPT_STR},
     "history": {"memory_id": _STR, "user_id": _STR, "event": _STR, "old_text": _OPT_STR,

@@ -48,16 +48,21 @@ class SearchConfig:
     candidates: int = 100
     keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
-    # bench/ablate.py:GRID maximising mean(R@10, R@1000w) on the LoCoMo dev split)
-    rrf_k: float = 30.0
-    weights: Mapping[str, float] = field(default_factory=lambda: {"lexical": 1.0, "dense": 0.75})
-    speaker_boost: float = 0.0  # x fused score for memories by a person the query names
+    # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
+    rrf_k: float = 5.0
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {"lexical": 1.0, "dense": 0.5, "graph": 0.5})
+    graph_alpha: float = 0.5  # damping of the second hop in the entity graph
+    graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
+    graph_hub_min: int = 20
+    speaker_boost: float = 1.0  # x fused score for memories by a person the query names
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
-    neighbour_factor: float = 0.25  # adjacent turns of a hit join at this x its score
+    neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1
     neighbour_hits: int = 5  # how many top hits offer their neighbours
-    segment_credit: float = 0.0  # a segment hit lends this x its score to its turns
-    segment_hits: bool = True  # return segments themselves (else they only lend credit)
+    question_penalty: float = 0.6  # x fused score taken from turns that only ask a question
+    segment_credit: float = 1.0  # a segment hit lends this x its score to its turns
+    segment_hits: bool = False  # return segments themselves (else they only lend credit)
     dedupe: bool = True  # drop hits whose source turns better hits already cover
 
 
@@ -221,7 +226,8 @@ class Memory:
                     created_at=now, updated_at=now, event_time=ts, speaker=turn.name,
                     keys=cand.keys, metadata=meta,
                     dates=tuple((m.start.isoformat(), m.end.isoformat(), m.label())
-                                for m in cand.dates)))
+                                for m in cand.dates),
+                    entities=cand.entities))
                 embed_texts.append(cand.embed_text)
         vectors = self._embed(embed_texts)
         if self.extract_config.segments and len(turns) > 1:
@@ -252,7 +258,8 @@ class Memory:
                 episode_ids=tuple(e for m in members for e in m.episode_ids),
                 created_at=now, updated_at=now, event_time=members[0].event_time,
                 keys="\n".join(m.keys for m in members), metadata=meta,
-                dates=tuple(d for m in members for d in m.dates)))
+                dates=tuple(d for m in members for d in m.dates),
+                entities=tuple(dict.fromkeys(e for m in members for e in m.entities))))
             vecs.append(_segment.mean_vector(vectors[[turn_idx[j] for j in range(start, end)]]))
         return out, vecs
 
@@ -263,7 +270,8 @@ class Memory:
         cand = self._rederive(current, text)
         vec = self._embed([cand.embed_text])[0]
         dates = tuple((m.start.isoformat(), m.end.isoformat(), m.label()) for m in cand.dates)
-        self.store.update(memory_id, text, cand.keys, vec, self.embedder.name, dates)
+        self.store.update(memory_id, text, cand.keys, vec, self.embedder.name, dates,
+                          cand.entities)
         return self.get(memory_id)
 
     def _rederive(self, current: MemoryRecord, text: str) -> _extract.Candidate:
@@ -291,6 +299,22 @@ class Memory:
         return self.store.delete_scope(_scope(user_id, agent_id, session_id))
 
     # -- reads ----------------------------------------------------------------------
+    def _graph_ranking(self, scope: Scope, query: str, n: int) -> list[str]:
+        """Memories reached from the query's entities over the co-mention graph."""
+        stats = self.store.entity_stats(scope.user_id)
+        if not stats:
+            return []
+        total = self.store.count(Scope(scope.user_id))
+        hub = max(self.config.graph_hub_min, int(self.config.graph_hub_share * total))
+        seeds = {stats[k][0]: 1.0 for k in retrieve.query_entities(query, stats)
+                 if stats[k][1] <= hub}
+        if not seeds:
+            return []
+        links = self.store.entity_links(scope, list(seeds), hub)
+        df = {i: c for i, c in stats.values()}
+        scores = retrieve.spread(seeds, links, df, self.config.graph_alpha)
+        return [m for m, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:n]]
+
     def _get_record(self, memory_id: Any, user_id: str | None) -> MemoryRecord:
         if not isinstance(memory_id, str) or not memory_id:
             raise InvalidInput("memory id must be a non-empty string")
@@ -369,12 +393,14 @@ class Memory:
             dense = self.store.dense(scope, qv, self.embedder.name, n, allowed)
             rankings["dense"] = [i for i, _ in dense]
             raw["dense"] = dict(dense)
+        if cfg.weights.get("graph", 0.0):
+            rankings["graph"] = self._graph_ranking(scope, query, n)
         parts = rrf(rankings, cfg.weights, cfg.rrf_k)
         records = {m.id: m for m in self.store.fetch(list(parts))}
         parts = {d: p for d, p in parts.items() if d in records}
-        if cfg.segment_credit:
+        if cfg.segment_credit or not cfg.segment_hits:
             segs = [d for d in parts if records[d].type == "segment"]
-            if segs:
+            if segs and (filters is None or "type" not in filters):
                 eps = self.store.turns_of([e for d in segs for e in records[d].episode_ids])
                 members = {d: [eps[e] for e in records[d].episode_ids if e in eps] for d in segs}
                 parts = retrieve.credit_members(parts, members, cfg.segment_credit,
@@ -383,6 +409,10 @@ class Memory:
                 records.update({m.id: m for m in self.store.fetch(missing)})
                 parts = {d: p for d, p in parts.items()
                          if d in records and _in_scope(records[d], scope)}
+        if cfg.question_penalty:
+            parts = retrieve.penalise(
+                parts, {d: retrieve.is_bare_question(records[d].text) for d in parts},
+                cfg.question_penalty, "question")
         if cfg.speaker_boost:
             names = mentioned_names(query, self.store.speakers(scope.user_id))
             parts = retrieve.boost_mentioned(

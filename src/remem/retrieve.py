@@ -6,9 +6,11 @@ the sum. Each stage returns new parts, so every hit can explain where its score 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Iterable, Mapping, Sequence
 
+from ._entities import normalise as normalise_entity
 from ._text import words
 
 Parts = dict[str, dict[str, float]]
@@ -101,6 +103,66 @@ def credit_members(parts: Parts, members: Mapping[str, Sequence[str]], factor: f
         if not keep:
             out.pop(seg, None)
     return out
+
+
+_SENT = re.compile(r"[^.!?]+[.!?]*")
+
+
+def is_bare_question(text: str) -> bool:
+    """A turn that only asks ("What did you paint?") and states nothing of its own."""
+    sentences = [s.strip() for s in _SENT.findall(text) if s.strip()]
+    return bool(sentences) and all(s.endswith("?") for s in sentences[-1:]) and len(
+        [s for s in sentences if not s.endswith("?") and len(s.split()) > 3]) == 0
+
+
+def penalise(parts: Parts, flagged: Mapping[str, bool], weight: float, name: str) -> Parts:
+    """Subtract ``weight`` x the fused score from flagged memories (as a negative part)."""
+    if not weight:
+        return parts
+    out: Parts = {}
+    for doc, p in parts.items():
+        p = dict(p)
+        if flagged.get(doc):
+            p[name] = -weight * total(p)
+        out[doc] = p
+    return out
+
+
+def query_entities(query: str, keys: Iterable[str], max_words: int = 4) -> set[str]:
+    """Entity keys that appear in the query as whole word sequences (1..max_words)."""
+    toks = [normalise_entity(w) for w in query.split()]
+    toks = [t for t in toks if t]
+    grams = {" ".join(toks[i:i + n]) for n in range(1, max_words + 1)
+             for i in range(len(toks) - n + 1)}
+    return grams & set(keys)
+
+
+def spread(seeds: Mapping[int, float], links: Sequence[tuple[str, int]],
+           df: Mapping[int, int], alpha: float = 0.5) -> dict[str, float]:
+    """Two steps of personalised PageRank on the memory-entity graph, HippoRAG-style.
+
+    ``seeds``: entity id -> weight (the query's entities). ``links``: (memory, entity)
+    edges of the neighbourhood (memories of the seeds and of their co-mentioned
+    entities). Mass flows seed -> memories (split by the entity's degree ``df``) ->
+    their other entities -> those entities' memories, damped by ``alpha``."""
+    by_entity: dict[int, list[str]] = {}
+    by_memory: dict[str, list[int]] = {}
+    for m, e in links:
+        by_entity.setdefault(e, []).append(m)
+        by_memory.setdefault(m, []).append(e)
+    score: dict[str, float] = {}
+    for e, w in seeds.items():
+        for m in by_entity.get(e, ()):
+            score[m] = score.get(m, 0.0) + w / max(df.get(e, 1), 1)
+    mass: dict[int, float] = {}
+    for m, s in list(score.items()):
+        others = [e for e in by_memory.get(m, ()) if e not in seeds]
+        for e in others:
+            mass[e] = mass.get(e, 0.0) + s / len(others)
+    for e, s in mass.items():
+        for m in by_entity.get(e, ()):
+            score[m] = score.get(m, 0.0) + alpha * s / max(df.get(e, 1), 1)
+    return score
 
 
 def drop_covered(ranked: Sequence[tuple[str, float]],

@@ -64,6 +64,7 @@ class MemoryRecord:
     status: str = "active"
     # resolved time mentions: (first day ISO, last day ISO, label), e.g. "yesterday"
     dates: tuple[tuple[str, str, str], ...] = ()
+    entities: tuple[str, ...] = ()  # names mentioned (people, places, things, titles)
 
 
 @dataclass(frozen=True)

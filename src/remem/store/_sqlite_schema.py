@@ -122,7 +122,33 @@ def _m1_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial]
+def _m2_entities(db: sqlite3.Connection) -> None:
+    """Entity graph: entities per user and the memories that mention them."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE memories ADD COLUMN entities TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE entities (
+            id       INTEGER PRIMARY KEY,
+            user_id  TEXT NOT NULL,
+            key      TEXT NOT NULL,
+            name     TEXT NOT NULL,
+            UNIQUE (user_id, key)
+        );
+        CREATE TABLE memory_entities (
+            memory_rowid INTEGER NOT NULL,
+            entity_id    INTEGER NOT NULL,
+            PRIMARY KEY (memory_rowid, entity_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_entities_entity ON memory_entities(entity_id, memory_rowid);
+        CREATE TRIGGER memories_ad_entities AFTER DELETE ON memories BEGIN
+            DELETE FROM memory_entities WHERE memory_rowid = old.rowid;
+        END;
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities]
 
 
 def migrate(db: sqlite3.Connection) -> int:

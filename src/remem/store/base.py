@@ -38,7 +38,7 @@ class Store(Protocol):
 
     def update(
         self, memory_id: str, text: str, keys: str, vector: np.ndarray | None, embed_model: str,
-        dates: Sequence[Sequence[str]] = (),
+        dates: Sequence[Sequence[str]] = (), entities: Sequence[str] = (),
     ) -> MemoryRecord | None:
         """Replace text, index keys, dates and vector; segments built from a changed turn
         are dropped in the same transaction."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -17,11 +18,12 @@ import numpy as np
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
+from .._entities import normalise as entity_key
 from ._common import check_filters, decode_vector, encode_vector, from_epoch
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
-    "created_at, updated_at, event_time, importance, metadata, status, dates"
+    "created_at, updated_at, event_time, importance, metadata, status, dates, entities"
 )
 
 
@@ -47,6 +49,7 @@ def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
         metadata=json.loads(row[14]),
         status=row[15],
         dates=tuple(tuple(d) for d in json.loads(row[16])),
+        entities=tuple(json.loads(row[17])),
     )
 
 
@@ -92,6 +95,7 @@ class SQLiteStore:
         self._lock = threading.RLock()
         self._cache: dict[str, _VectorCache] = {}
         self._speakers: dict[str, tuple[int, list[str]]] = {}
+        self._entities: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -216,8 +220,8 @@ class SQLiteStore:
         db.execute(
             "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
-            "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates, "
+            "entities) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "", scope_key(s.user_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
              json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
@@ -225,8 +229,25 @@ class SQLiteStore:
              m.event_time, m.importance, json.dumps(dict(m.metadata)), m.status,
              hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
              blob, embed_model if blob is not None else None,
-             json.dumps([list(d) for d in m.dates])),
+             json.dumps([list(d) for d in m.dates]), json.dumps(list(m.entities))),
         )
+        SQLiteStore._link_entities(db, m)
+
+    @staticmethod
+    def _link_entities(db: sqlite3.Connection, m: MemoryRecord) -> None:
+        db.execute("DELETE FROM memory_entities WHERE memory_rowid = "
+                   "(SELECT rowid FROM memories WHERE id=?)", (m.id,))
+        for name in m.entities:
+            key = entity_key(name)
+            if not key:
+                continue
+            db.execute("INSERT INTO entities(user_id, key, name) VALUES (?,?,?) "
+                       "ON CONFLICT(user_id, key) DO NOTHING", (m.scope.user_id, key, name))
+            db.execute(
+                "INSERT OR IGNORE INTO memory_entities(memory_rowid, entity_id) VALUES ("
+                "(SELECT rowid FROM memories WHERE id=?), "
+                "(SELECT id FROM entities WHERE user_id=? AND key=?))",
+                (m.id, m.scope.user_id, key))
 
     def _drop_derived(self, db: sqlite3.Connection, old: MemoryRecord) -> None:
         """A turn changed or went away: segments built from its text go too (they are
@@ -244,21 +265,24 @@ class SQLiteStore:
                           actor=f"derived:{old.id}")
 
     def update(self, memory_id: str, text: str, keys: str, vector: np.ndarray | None,
-               embed_model: str, dates: Sequence[Sequence[str]] = ()) -> MemoryRecord | None:
+               embed_model: str, dates: Sequence[Sequence[str]] = (),
+               entities: Sequence[str] = ()) -> MemoryRecord | None:
         def run(db: sqlite3.Connection) -> MemoryRecord | None:
             row = db.execute(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,)).fetchone()
             if row is None:
                 return None
             old = _row_to_memory(row)
             db.execute(
-                "UPDATE memories SET text=?, keys=?, dates=?, updated_at=?, content_hash=?, "
-                "embedding=?, embed_model=? WHERE id=?",
-                (text, keys, json.dumps([list(d) for d in dates]), time.time(),
+                "UPDATE memories SET text=?, keys=?, dates=?, entities=?, updated_at=?, "
+                "content_hash=?, embedding=?, embed_model=? WHERE id=?",
+                (text, keys, json.dumps([list(d) for d in dates]), json.dumps(list(entities)),
+                 time.time(),
                  hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                  encode_vector(vector) if vector is not None else None,
                  embed_model if vector is not None else None, memory_id),
             )
             self._history(db, memory_id, old.scope.user_id, "UPDATE", old.text, text)
+            self._link_entities(db, dataclasses.replace(old, entities=tuple(entities)))
             self._drop_derived(db, old)
             self._bump(db, old.scope.user_id, mutation=True)
             return old
@@ -471,6 +495,43 @@ class SQLiteStore:
                     out[ep] = mid
         return out
 
+    def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
+        """Entity key -> (entity id, number of active memories mentioning it); cached
+        until the user's scope changes."""
+        with self._lock:
+            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
+            version = row[0][0] if row else 0
+            hit = self._entities.get(user_id)
+            if hit and hit[0] == version:
+                return hit[1]
+            stats = {k: (i, n) for k, i, n in self._q(
+                "SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
+                "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
+                "WHERE e.user_id=? AND m.status='active' GROUP BY e.id", (user_id,))}
+            self._entities[user_id] = (version, stats)
+            return stats
+
+    def entity_links(self, scope: Scope, seed_ids: Sequence[int], max_degree: int,
+                     limit: int = 5000) -> list[tuple[str, int]]:
+        """(memory id, entity id) edges around the seed entities: the seeds' memories and
+        every entity they mention (entities above ``max_degree`` memories are hubs and not
+        followed). Only active memories in the scope."""
+        if not seed_ids:
+            return []
+        where, args = _scope_sql(scope, "m")
+        marks = ",".join("?" * len(seed_ids))
+        with self._lock:
+            return [(r[0], r[1]) for r in self._q(
+                "WITH hop1 AS (SELECT DISTINCT memory_rowid FROM memory_entities "
+                f"WHERE entity_id IN ({marks})), "
+                "ents AS (SELECT DISTINCT me.entity_id FROM memory_entities me "
+                "JOIN hop1 USING (memory_rowid)), "
+                "deg AS (SELECT entity_id FROM ents WHERE (SELECT count(*) FROM "
+                "memory_entities x WHERE x.entity_id = ents.entity_id) <= ?) "
+                "SELECT m.id, me.entity_id FROM memory_entities me JOIN deg USING (entity_id) "
+                f"JOIN memories m ON m.rowid = me.memory_rowid WHERE m.status='active' AND {where} "
+                "LIMIT ?", [*seed_ids, max_degree, *args, limit])]
+
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's memories (cached until the scope changes)."""
         with self._lock:
@@ -521,10 +582,11 @@ class SQLiteStore:
                    "created_at": m.created_at, "updated_at": m.updated_at,
                    "event_time": m.event_time, "importance": m.importance,
                    "metadata": dict(m.metadata), "status": m.status,
-                   "dates": [list(d) for d in m.dates], "valid_from": r[17],
-                   "valid_to": r[18], "access_count": r[19], "last_access": r[20],
-                   "embedding": base64.b64encode(r[21]).decode() if r[21] is not None else None,
-                   "embed_model": r[22]}
+                   "dates": [list(d) for d in m.dates], "entities": list(m.entities),
+                   "valid_from": r[18], "valid_to": r[19], "access_count": r[20],
+                   "last_access": r[21],
+                   "embedding": base64.b64encode(r[22]).decode() if r[22] is not None else None,
+                   "embed_model": r[23]}
         for r in hist:
             yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
                    "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
@@ -564,7 +626,8 @@ class SQLiteStore:
                         updated_at=r["updated_at"], event_time=r["event_time"],
                         speaker=r["speaker"], keys=r["keys"], importance=r["importance"],
                         metadata=r["metadata"], status=r["status"],
-                        dates=tuple(tuple(d) for d in r["dates"]))
+                        dates=tuple(tuple(d) for d in r["dates"]),
+                        entities=tuple(r["entities"]))
                     blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
                     self._insert_memory(db, rec, blob, r["embed_model"])
                     db.execute(

@@ -1,0 +1,182 @@
+"""API keys: creation, listing, revocation and verification. Pure sqlite3, no framework.
+
+Keys live in their own small table, ``api_keys``, inside the store's SQLite file (opened
+through a separate connection in WAL mode, so ``remem keys ...`` works while a server
+runs and a revocation takes effect on the next request). The store's own schema and
+migrations are untouched: this module creates its tables with ``CREATE TABLE IF NOT
+EXISTS`` and records its own schema version in ``api_keys_meta``. Exports of the store
+never include keys.
+
+A key is ``rmk_<id>_<secret>``: ``id`` (12 hex chars) names the key in listings and
+revocations; the secret is 256 random bits. Only ``sha256(key)`` is stored, so a key is
+shown once, when it is created. A key belongs to exactly one tenant, or is an admin key
+(no tenant) that may only manage keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInput, MigrationError, NotFound, StoreError
+
+TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KEY_RE = re.compile(r"rmk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS api_keys_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id          TEXT PRIMARY KEY,
+        tenant      TEXT,
+        admin       INTEGER NOT NULL DEFAULT 0,
+        name        TEXT,
+        hash        TEXT NOT NULL UNIQUE,
+        created_at  REAL NOT NULL,
+        revoked_at  REAL,
+        CHECK ((admin = 1 AND tenant IS NULL) OR (admin = 0 AND tenant IS NOT NULL))
+    )""",
+    "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys(tenant)",
+)
+
+
+def check_tenant(tenant: Any) -> str:
+    """A tenant name: 1-64 of ``A-Z a-z 0-9 _ -`` (so ``tenant::`` is an unambiguous prefix)."""
+    if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
+        raise InvalidInput("tenant must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    return tenant
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key, without its secret."""
+
+    id: str
+    tenant: str | None
+    admin: bool
+    name: str | None
+    created_at: float
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "tenant": self.tenant, "admin": self.admin, "name": self.name,
+                "created_at": self.created_at, "revoked_at": self.revoked_at,
+                "active": self.active}
+
+
+_COLS = "id, tenant, admin, name, created_at, revoked_at"
+
+
+def _row(r: tuple[Any, ...]) -> ApiKey:
+    return ApiKey(r[0], r[1], bool(r[2]), r[3], r[4], r[5])
+
+
+class KeyStore:
+    """The ``api_keys`` table of one store file. Safe to share between threads."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open key table in {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                db.execute(stmt)
+            row = db.execute("SELECT value FROM api_keys_meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO api_keys_meta(key, value) VALUES ('schema_version', ?)",
+                           (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise MigrationError(f"api_keys schema version {row[0]} is newer than this "
+                                     f"remem supports ({SCHEMA_VERSION}); upgrade remem")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"key table query failed: {exc}") from exc
+
+    # -- API ------------------------------------------------------------------------
+    def create(self, *, tenant: str | None = None, admin: bool = False,
+               name: str | None = None) -> tuple[ApiKey, str]:
+        """A new key for ``tenant`` (or an admin key). Returns the record and the key
+        itself, which is not stored and cannot be shown again."""
+        if admin == (tenant is not None):
+            raise InvalidInput("a key needs exactly one of: a tenant, or admin")
+        if tenant is not None:
+            check_tenant(tenant)
+        if name is not None and (not isinstance(name, str) or len(name) > 200
+                                 or any(ord(c) < 32 for c in name)):
+            raise InvalidInput("key name must be a string of at most 200 printable characters")
+        key_id = secrets.token_hex(6)
+        secret = f"rmk_{key_id}_{secrets.token_urlsafe(32)}"
+        now = time.time()
+        self._q("INSERT INTO api_keys(id, tenant, admin, name, hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (key_id, tenant, int(admin), name, hash_key(secret), now))
+        return ApiKey(key_id, tenant, admin, name, now, None), secret
+
+    def list(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (revoked ones too), oldest first; only ``tenant``'s if given."""
+        if tenant is None:
+            rows = self._q(f"SELECT {_COLS} FROM api_keys ORDER BY created_at, id")
+        else:
+            rows = self._q(f"SELECT {_COLS} FROM api_keys WHERE tenant=? ORDER BY created_at, id",
+                           (check_tenant(tenant),))
+        return [_row(r) for r in rows]
+
+    def get(self, key_id: str) -> ApiKey:
+        rows = self._q(f"SELECT {_COLS} FROM api_keys WHERE id=?", (key_id,))
+        if not rows:
+            raise NotFound(f"no API key with id {key_id!r}")
+        return _row(rows[0])
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key; it stops working on the next request. Revoking twice is a no-op."""
+        if not isinstance(key_id, str):
+            raise InvalidInput("key id must be a string")
+        self._q("UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
+                (time.time(), key_id))
+        return self.get(key_id)
+
+    def verify(self, key: str) -> ApiKey | None:
+        """The active key record for this secret, or ``None``."""
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+            return None
+        rows = self._q(f"SELECT {_COLS} FROM api_keys WHERE hash=? AND revoked_at IS NULL",
+                       (hash_key(key),))
+        return _row(rows[0]) if rows else None
