@@ -536,7 +536,7 @@ def test_bench_locomo_ablate(cli: Cli, locomo_files: tuple[Path, Path]) -> None:
     rows = cli.json("bench", "locomo", str(dict_file), "--ablate")
     names = [r["config"] for r in rows]
     assert names[0] == "all on"
-    assert {"- lexical", "- dense", "- neighbours"} <= set(names)
+    assert {"- lexical", "- dense", "- graph", "+neighbours"} <= set(names)
     assert len(names) == len(set(names))
     for r in rows:
         assert 0.0 <= r["R@10"] <= 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -210,6 +212,7 @@ def test_lexical_only_search_has_no_dense_parts(open_memory) -> None:  # noqa: A
 
 
 def test_adjacent_turns_join_as_neighbours_within_scope(mem: Memory) -> None:
+    mem.config = dataclasses.replace(mem.config, neighbour_factor=0.5)
     mem.add(conversation("a"), user_id="alice", session_id="s1")
     mem.add(conversation("b"), user_id="bob", session_id="s1")
     mem.add([{"id": "c1", "content": "Unrelated words about a rescue dog Pimenta"}],

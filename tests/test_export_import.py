@@ -285,7 +285,8 @@ def test_import_from_another_embedder_re_embeds(tmp_path: Path, open_memory) -> 
     small.export(path)
     assert {r["embed_model"] for r in records(path) if r["kind"] == "memory"} == {"hashing-64"}
 
-    dense_only = SearchConfig(weights={"lexical": 0.0, "dense": 1.0}, neighbour_factor=0)
+    dense_only = SearchConfig(weights={"lexical": 0.0, "dense": 1.0}, neighbour_factor=0,
+                              segment_credit=0)
     big = open_memory(tmp_path / "big.db", config=dense_only)  # default dim 256
     assert big.embedder.name == "hashing-256"
     big.import_(path)
@@ -311,7 +312,8 @@ def test_import_of_memories_without_vectors_embeds_them(exported: Path, tmp_path
     stripped = [json.dumps({**json.loads(x), "embedding": None, "embed_model": None})
                 if json.loads(x)["kind"] == "memory" else x for x in lines]
     p = _write(tmp_path, stripped)
-    dense_only = SearchConfig(weights={"lexical": 0.0, "dense": 1.0}, neighbour_factor=0)
+    dense_only = SearchConfig(weights={"lexical": 0.0, "dense": 1.0}, neighbour_factor=0,
+                              segment_credit=0)
     target = open_memory(tmp_path / "dst.db", config=dense_only)
     target.import_(p)
     hits = target.search("I take cello lessons on Tuesdays", user_id="ana")

@@ -364,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--ablate", action="store_true",
                    help="run with each retrieval mechanism switched off in turn")
     b.set_defaults(func=cmd_bench_locomo)
+    from .server import commands as server_commands
+
+    server_commands.register(sub, common)
     return p
 
 
