@@ -28,6 +28,8 @@ class ExtractConfig:
     time_keys: bool = True
     context_keys: bool = True
     context_chars: int = 300
+    context_before: int = 2  # turns before this one whose words index it
+    context_after: int = 1  # turns after this one whose words index it
     entities: bool = True
     segments: bool = True
     segment_threshold: float = 0.25
@@ -100,8 +102,11 @@ def session_candidates(
         anchor = datetime.fromtimestamp(times[i], tz=timezone.utc)
         mentions = tuple(resolve(text, anchor)) if cfg.time_keys else ()
         keys.extend(m.label() for m in mentions)
-        if cfg.context_keys and i > 0:
-            keys.append(turns[i - 1].content.strip()[: cfg.context_chars])
+        if cfg.context_keys:
+            for j in range(max(0, i - cfg.context_before), i):
+                keys.append(turns[j].content.strip()[: cfg.context_chars])
+            for j in range(i + 1, min(len(turns), i + 1 + cfg.context_after)):
+                keys.append(turns[j].content.strip()[: cfg.context_chars])
         body = resolve_pronouns(text, speaker, listener) if cfg.pronoun_resolution else text
         embed_text = f"{speaker}: {body}" if speaker else body
         names = tuple(s for _, s in extract_entities(text, known)) if cfg.entities else ()

@@ -25,6 +25,27 @@ def rrf(
     return parts
 
 
+def convex(
+    scores: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Weighted sum of min-max normalised scores (per signal, over its candidates).
+
+    ``scores`` maps a signal to {id: raw score}. Each signal's scores are scaled to 0..1
+    and multiplied by the signal's weight; an id a signal did not return gets 0 from it.
+    """
+    parts: dict[str, dict[str, float]] = {}
+    for signal, values in scores.items():
+        w = 1.0 if weights is None else weights.get(signal, 1.0)
+        if w == 0 or not values:
+            continue
+        lo, hi = min(values.values()), max(values.values())
+        span = hi - lo
+        for doc, v in values.items():
+            parts.setdefault(doc, {})[signal] = w * ((v - lo) / span if span > 0 else 1.0)
+    return parts
+
+
 def order(parts: Mapping[str, Mapping[str, float]]) -> list[tuple[str, float]]:
     """Sort fused parts into (id, total score), best first; ties broken by id for stability."""
     scored = [(doc, sum(p.values())) for doc, p in parts.items()]

@@ -23,7 +23,7 @@ from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
 from . import packing, retrieve
 from ._timeparse import query_ranges
-from .fusion import rrf
+from .fusion import convex, rrf
 from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, SearchResult
@@ -49,6 +49,7 @@ class SearchConfig:
     keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
     # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
+    fusion: str = "convex"  # convex (min-max normalised scores) or rrf (reciprocal rank)
     rrf_k: float = 5.0
     weights: Mapping[str, float] = field(
         default_factory=lambda: {"lexical": 1.0, "dense": 0.5, "graph": 0.5})
@@ -61,7 +62,7 @@ class SearchConfig:
     neighbour_window: int = 1
     neighbour_hits: int = 5  # how many top hits offer their neighbours
     question_penalty: float = 0.6  # x fused score taken from turns that only ask a question
-    segment_credit: float = 1.0  # a segment hit lends this x its score to its turns
+    segment_credit: float = 0.5  # a segment hit lends this x its score to its turns
     segment_hits: bool = False  # return segments themselves (else they only lend credit)
     dedupe: bool = True  # drop hits whose source turns better hits already cover
 
@@ -395,7 +396,12 @@ class Memory:
             raw["dense"] = dict(dense)
         if cfg.weights.get("graph", 0.0):
             rankings["graph"] = self._graph_ranking(scope, query, n)
-        parts = rrf(rankings, cfg.weights, cfg.rrf_k)
+        if cfg.fusion == "convex":
+            if "graph" in rankings:  # the graph ranking has no calibrated score: use 1/rank
+                raw["graph"] = {d: 1.0 / (i + 1) for i, d in enumerate(rankings["graph"])}
+            parts = convex({k: raw[k] for k in rankings}, cfg.weights)
+        else:
+            parts = rrf(rankings, cfg.weights, cfg.rrf_k)
         records = {m.id: m for m in self.store.fetch(list(parts))}
         parts = {d: p for d, p in parts.items() if d in records}
         if cfg.segment_credit or not cfg.segment_hits:

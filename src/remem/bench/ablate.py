@@ -114,7 +114,8 @@ def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str
 
 # Search-time settings tuned on dev data by coordinate ascent (see README "Tuning").
 GRID: dict[str, list[str]] = {
-    "dense": ["0.5", "0.75", "1.0", "1.5", "2.0"],
+    "fusion": ["rrf", "convex"],
+    "dense": ["0.25", "0.5", "0.75", "1.0", "1.5"],
     "rrf_k": ["2", "5", "15", "30", "60"],
     "graph": ["0", "0.25", "0.5", "1.0"],
     "speaker_boost": ["0", "0.25", "0.5", "1.0", "2.0"],
