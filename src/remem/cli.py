@@ -172,7 +172,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     with _open(args) as mem:
-        stats = mem.import_(sys.stdin if args.path == "-" else args.path)
+        from ._progress import Progress
+
+        stats = mem.import_(sys.stdin if args.path == "-" else args.path,
+                            progress=Progress("re-embedding"))
     _emit(args, [stats], list(stats))
     return 0
 

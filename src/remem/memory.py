@@ -4,6 +4,7 @@ except the documented defaults (SQLite file store, packaged ONNX embedder)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -12,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -495,10 +496,12 @@ class Memory:
             n += 1
         return n
 
-    def import_(self, path: str | os.PathLike[str] | IO[str]) -> dict[str, int]:
+    def import_(self, path: str | os.PathLike[str] | IO[str], *,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Read a file written by ``export``. Every line is validated first; one bad line
         (reported with its number) imports nothing. Existing ids are skipped. Memories
-        embedded by another model are re-embedded with this one."""
+        embedded by another model are re-embedded with this one (``progress(done, total)``
+        is called as they are)."""
         if hasattr(path, "read"):
             records = _jsonl.parse_lines(path)  # type: ignore[arg-type]
         else:
@@ -514,15 +517,13 @@ class Memory:
                 raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
         stale = [r for r in records if r["kind"] == "memory"
                  and (r["embed_model"] != self.embedder.name or not r["embedding"])]
-        if stale:
+        for start in range(0, len(stale), 256):
+            batch = stale[start : start + 256]
             vecs = self._embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]
-                                for r in stale])
-            import base64
-
-            for r, v in zip(stale, vecs):
+                                for r in batch])
+            for r, v in zip(batch, vecs):
                 r["embedding"] = base64.b64encode(v.astype(np.float16).tobytes()).decode()
                 r["embed_model"] = self.embedder.name
-        try:
-            return self.store.import_records(records)
-        except StoreError:
-            raise
+            if progress:
+                progress(start + len(batch), len(stale))
+        return self.store.import_records(records)
