@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 import time
-import uuid
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import IO, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import _extract, _jsonl, _segment
+from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from ._text import fts_query
 from .embed.base import Embedder
@@ -218,12 +219,12 @@ class Memory:
         times = [t.timestamp if t.timestamp is not None else now for t in turns]
         per_turn = _extract.session_candidates(turns, times, self.extract_config)
         for seq, (turn, ts, cands) in enumerate(zip(turns, times, per_turn)):
-            ep = Episode(uuid.uuid4().hex, scope, turn.role, turn.content, turn.name,
+            ep = Episode(new_id(), scope, turn.role, turn.content, turn.name,
                          turn.source_id, ts, seq, meta)
             episodes.append(ep)
             for cand in cands:
                 memories.append(MemoryRecord(
-                    id=uuid.uuid4().hex, scope=scope, text=cand.text, type=cand.type,
+                    id=new_id(), scope=scope, text=cand.text, type=cand.type,
                     source_ids=(turn.source_id or ep.id,), episode_ids=(ep.id,),
                     created_at=now, updated_at=now, event_time=ts, speaker=turn.name,
                     keys=cand.keys, metadata=meta,
@@ -255,7 +256,7 @@ class Memory:
                 continue
             text = "\n".join(f"{m.speaker}: {m.text}" if m.speaker else m.text for m in members)
             out.append(MemoryRecord(
-                id=uuid.uuid4().hex, scope=scope, text=text, type="segment",
+                id=new_id(), scope=scope, text=text, type="segment",
                 source_ids=tuple(s for m in members for s in m.source_ids),
                 episode_ids=tuple(e for m in members for e in m.episode_ids),
                 created_at=now, updated_at=now, event_time=members[0].event_time,
@@ -306,7 +307,7 @@ class Memory:
         stats = self.store.entity_stats(scope.user_id)
         if not stats:
             return []
-        total = self.store.count(Scope(scope.user_id))
+        total = self.store.scope_size(scope.user_id)
         hub = max(self.config.graph_hub_min, int(self.config.graph_hub_share * total))
         seeds = {stats[k][0]: 1.0 for k in retrieve.query_entities(query, stats)
                  if stats[k][1] <= hub}

@@ -28,35 +28,37 @@ VOCAB: dict[str, list[str]] = {
                    "Nora|Ravi|Chloe|Mateo|Ingrid|Kwame|Lucia|Hugo|Zara|Felix|Amara|Omar|Greta|"
                    "Sven|Leila|Marco|Hana|Dmitri|Rosa|Theo|Imani|Pablo|Freya|Jin|Adele|Bruno"),
     "relative": _words("sister|brother|mom|dad|cousin|aunt|uncle|grandmother|grandfather|niece|"
-                       "nephew|best friend|roommate|neighbour|coworker|boss|partner|daughter|son"),
+                       "nephew|best friend|roommate|neighbour|coworker|boss|partner|daughter|"
+                       "son"),
     "city": _words("Lisbon|Kyoto|Nairobi|Oslo|Buenos Aires|Montreal|Hanoi|Marrakesh|Reykjavik|"
                    "Edinburgh|Seville|Cape Town|Melbourne|Prague|Istanbul|Lima|Vancouver|Seoul|"
                    "Dublin|Porto|Tbilisi|Krakow|Cartagena|Bergen|Valparaiso|Zanzibar|Tallinn|"
                    "Bologna|Chiang Mai|Santa Fe|Ljubljana|Quebec City|Hobart|Granada|Tromso"),
-    "place": _words("the farmers market|the climbing gym|the public library|a jazz bar|the lake|"
-                    "the botanical garden|a tiny ramen shop|the old cinema|the community pool|"
-                    "the dog park|a pottery studio|the night market|the science museum|"
-                    "a rooftop bar|the bookshop on the corner|the ice rink|the beach|the zoo|"
-                    "a vineyard|the skate park|the hospital|the train station|a karaoke place"),
+    "place": _words("the farmers market|the climbing gym|the public library|a jazz bar|"
+                    "the lake|the botanical garden|a tiny ramen shop|the old cinema|"
+                    "the community pool|the dog park|a pottery studio|the night market|"
+                    "the science museum|a rooftop bar|the bookshop on the corner|the ice rink|"
+                    "the beach|the zoo|a vineyard|the skate park|the hospital|"
+                    "the train station|a karaoke place"),
     "activity": _words("hiking|rock climbing|painting|baking sourdough|running|swimming|"
-                       "learning Spanish|playing chess|gardening|knitting|surfing|cycling|"
-                       "yoga|birdwatching|writing poetry|photography|woodworking|salsa dancing|"
+                       "learning Spanish|playing chess|gardening|knitting|surfing|cycling|yoga|"
+                       "birdwatching|writing poetry|photography|woodworking|salsa dancing|"
                        "skiing|kayaking|playing the cello|learning guitar|journaling|fishing|"
                        "volunteering at the shelter|coding a side project|making pottery|"
                        "training for a marathon|brewing kombucha|reading sci-fi"),
     "food": _words("pad thai|tacos al pastor|mushroom risotto|pho|lasagna|sushi|falafel|"
-                   "butter chicken|paella|pierogi|shakshuka|ramen|empanadas|moussaka|"
-                   "bibimbap|ceviche|goulash|jollof rice|pancakes|banana bread|lemon tart|"
-                   "dumplings|mac and cheese|tiramisu|vegan curry|grilled sardines|borscht"),
+                   "butter chicken|paella|pierogi|shakshuka|ramen|empanadas|moussaka|bibimbap|"
+                   "ceviche|goulash|jollof rice|pancakes|banana bread|lemon tart|dumplings|"
+                   "mac and cheese|tiramisu|vegan curry|grilled sardines|borscht"),
     "job": _words("nurse|software engineer|teacher|architect|chef|data analyst|pharmacist|"
                   "graphic designer|electrician|veterinarian|journalist|accountant|"
                   "physiotherapist|librarian|pilot|marine biologist|barista|lawyer|carpenter|"
                   "product manager|social worker|dentist|translator|firefighter|sound engineer"),
     "company": _words("a robotics startup|the city council|a small bakery|a big bank|"
-                      "a game studio|the university|a hospital|a solar energy firm|"
-                      "a nonprofit|a shipping company|a design agency|a vet clinic"),
-    "pet": _words("dog|cat|rabbit|parrot|hamster|turtle|goldfish|ferret|guinea pig|"
-                  "gecko|horse|cockatiel|hedgehog"),
+                      "a game studio|the university|a hospital|a solar energy firm|a nonprofit|"
+                      "a shipping company|a design agency|a vet clinic"),
+    "pet": _words("dog|cat|rabbit|parrot|hamster|turtle|goldfish|ferret|guinea pig|gecko|horse|"
+                  "cockatiel|hedgehog"),
     "petname": _words("Biscuit|Pimenta|Luna|Mochi|Rex|Olive|Pepper|Ziggy|Nala|Toast|Bean|"
                       "Waffles|Kiwi|Socks|Juniper|Pickles|Marble|Chewie|Tofu|Basil"),
     "thing": _words("a new bike|a secondhand piano|an old camera|a tent|a telescope|"
@@ -69,9 +71,9 @@ VOCAB: dict[str, list[str]] = {
                     "November|December"),
     "when": _words("yesterday|last weekend|this morning|two weeks ago|last night|"
                    "a few days ago|over the holidays|last summer|earlier today|last month"),
-    "book": _words("Dune|Middlemarch|The Hobbit|Beloved|Piranesi|Normal People|"
-                   "The Overstory|Circe|Project Hail Mary|The Left Hand of Darkness|"
-                   "Pachinko|Station Eleven|Klara and the Sun|The Remains of the Day"),
+    "book": _words("Dune|Middlemarch|The Hobbit|Beloved|Piranesi|Normal People|The Overstory|"
+                   "Circe|Project Hail Mary|The Left Hand of Darkness|Pachinko|Station Eleven|"
+                   "Klara and the Sun|The Remains of the Day"),
     "sport": _words("football|basketball|tennis|volleyball|rugby|cricket|badminton|"
                     "table tennis|water polo|ultimate frisbee|hockey"),
     "color": _words("blue|green|yellow|red|purple|orange|teal|black|white|pink"),
@@ -176,7 +178,8 @@ def synthetic_turns(n: int, seed: int) -> list[dict[str, Any]]:
         template = rng.choice(TEMPLATES)
         if rng.random() < 0.3:
             keep = template.startswith(("{", "I ", "I'"))
-            template = rng.choice(OPENERS) + (template if keep else template[0].lower() + template[1:])
+            body = template if keep else template[0].lower() + template[1:]
+            template = rng.choice(OPENERS) + body
         text = _fill(template, rng)
         if rng.random() < 0.4:
             text += _fill(rng.choice(TAILS), rng)
@@ -190,12 +193,13 @@ def synthetic_queries(n: int, seed: int) -> list[str]:
     return [_fill(rng.choice(TEMPLATES), rng) for _ in range(n)]
 
 
-def store_bytes(mem: Any) -> int:
-    """Bytes on disk of the store file plus its WAL; 0 for in-memory stores."""
+def store_bytes(mem: Any) -> tuple[int, int]:
+    """(database file, WAL file) bytes on disk; zeros for in-memory stores."""
     path = str(getattr(getattr(mem, "store", None), "path", ":memory:"))
     if path == ":memory:":
-        return 0
-    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+        return 0, 0
+    db, wal = (os.path.getsize(p) if os.path.exists(p) else 0 for p in (path, path + "-wal"))
+    return db, wal
 
 
 def time_searches(mem: Any, queries: Sequence[str], user_id: str, limit: int = 10) -> list[float]:
@@ -236,6 +240,7 @@ def run(
     done, pos, session = 0, 0, 0
     in_scope = 0  # turns stored for scale-0
     points: list[dict[str, Any]] = []
+    load_start = os.getloadavg()[0]
     mem = memory_factory()
     try:
         for size in sizes:
@@ -261,22 +266,21 @@ def run(
                 progress(done, total)
             scope_mem = mem.count(user_id=user_ids[0])
             all_mem = sum(mem.count(user_id=u) for u in user_ids)
-            nbytes = store_bytes(mem)
+            db_bytes, wal_bytes = store_bytes(mem)
+            nbytes = db_bytes + wal_bytes
             points.append({
-                "size": size,
-                "memories": scope_mem,
-                "total_memories": all_mem,
+                "size": size, "memories": scope_mem, "total_memories": all_mem,
                 "ingest_turns_per_s": round(added / spent, 1) if spent else None,
                 "search_p50_ms": round(metrics.percentile(lat, 50), 2),
                 "search_p95_ms": round(metrics.percentile(lat, 95), 2),
-                "search_max_ms": round(max(lat), 2),
-                "store_bytes": nbytes,
-                "bytes_per_memory": round(nbytes / all_mem) if all_mem else None,
-            })
+                "search_max_ms": round(max(lat), 2), "store_bytes": nbytes,
+                "wal_bytes": wal_bytes,
+                "bytes_per_memory": round(nbytes / all_mem) if all_mem else None})
     finally:
         mem.close()
     config = {"sizes": list(sizes), "users": users, "queries": queries, "batch": batch,
               "seed": seed, "limit": 10, "embedder": getattr(mem.embedder, "name", None),
+              "cpus": os.cpu_count(), "load_1m": [load_start, os.getloadavg()[0]],
               "note": "size = turns in scope scale-0; memories include derived segments; "
                       "search latency includes query embedding, first query is warm-up"}
     return {"points": points, "config": config}
@@ -284,20 +288,18 @@ def run(
 
 def format_plain(result: dict[str, Any]) -> str:
     """The points as an aligned table, then the configuration on one line."""
-    cols = [("size", "size", "{:>8}"), ("memories", "memories", "{:>9}"),
-            ("ingest_turns_per_s", "turns/s", "{:>9}"), ("search_p50_ms", "p50 ms", "{:>8}"),
-            ("search_p95_ms", "p95 ms", "{:>8}"), ("search_max_ms", "max ms", "{:>8}"),
-            ("store_bytes", "MB", "{:>8}"), ("bytes_per_memory", "B/mem", "{:>7}")]
-    lines = ["".join(fmt.format(head) for _, head, fmt in cols)]
-    for p in result["points"]:
-        cells = []
-        for key, _, fmt in cols:
-            v = p.get(key)
-            if key == "store_bytes" and v is not None:
-                v = f"{v / 1e6:.1f}"
-            cells.append(fmt.format("-" if v is None else v))
-        lines.append("".join(cells))
+    mb = lambda v: f"{v / 1e6:.1f}"  # noqa: E731
+    cols: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("size", "size", str), ("memories", "memories", str),
+        ("ingest_turns_per_s", "turns/s", str),
+        ("search_p50_ms", "p50 ms", str), ("search_p95_ms", "p95 ms", str),
+        ("search_max_ms", "max ms", str), ("store_bytes", "MB", mb), ("wal_bytes", "WAL MB", mb),
+        ("bytes_per_memory", "B/mem", str)]
+    rows = [[head for _, head, _ in cols]]
+    rows += [["-" if p.get(k) is None else f(p[k]) for k, _, f in cols] for p in result["points"]]
+    lines = ["".join(f"{cell:>10}" for cell in row) for row in rows]
     c = result["config"]
     lines.append(f"embedder {c['embedder']}, users {c['users']}, batch {c['batch']}, "
-                 f"{c['queries']} queries per size (limit {c['limit']}), seed {c['seed']}")
+                 f"{c['queries']} queries per size (limit {c['limit']}), seed {c['seed']}, "
+                 f"{c['cpus']} cpus, load {c['load_1m'][0]:.2f} -> {c['load_1m'][1]:.2f}")
     return "\n".join(lines)

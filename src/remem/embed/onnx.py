@@ -134,6 +134,9 @@ class OnnxEmbedder:
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3  # errors only
+            # idle worker threads must not spin: on small machines they would steal the
+            # CPU from the SQLite/numpy work that follows every query embedding
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )

@@ -5,12 +5,19 @@ metadata, filters) and its ``InvalidInput`` becomes the same 422 error shape."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Role = Literal["user", "assistant", "system", "tool"]
 Time = str | float  # ISO-8601 text or epoch seconds
+# a caller's user id: no control characters, no "::" (the tenant separator); 190 leaves
+# room for the longest tenant prefix within the engine's 256-character ids
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=190,
+                                          pattern=r"^:?(?:[^:\x00-\x1f\x7f]+:?)+$")]
+ScopeId = Annotated[str, StringConstraints(min_length=1, max_length=256,
+                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
 
 class _Strict(BaseModel):
@@ -21,18 +28,18 @@ class Message(_Strict):
     """One OpenAI-style message."""
 
     role: Role = "user"
-    content: str = Field(description="the text, stored verbatim")
+    content: Text = Field(description="the text, stored verbatim")
     name: str | None = Field(None, description="speaker name")
     id: str | int | None = Field(None, description="your id for the turn (returned as provenance)")
     timestamp: Time | None = Field(None, description="when it was said (ISO-8601 or epoch seconds)")
 
 
 class AddRequest(_Strict):
-    messages: str | list[Message | str] = Field(
+    messages: Text | list[Message | Text] = Field(
         description="a string, or a list of messages (at most the server's max_messages)")
-    user_id: str
-    agent_id: str | None = None
-    session_id: str | None = None
+    user_id: UserId
+    agent_id: ScopeId | None = None
+    session_id: ScopeId | None = None
     timestamp: Time | None = Field(None, description="default time for messages without one")
     metadata: dict[str, Any] | None = None
 
@@ -44,10 +51,10 @@ class AddResponse(BaseModel):
 
 
 class SearchRequest(_Strict):
-    query: str
-    user_id: str
-    agent_id: str | None = None
-    session_id: str | None = None
+    query: Text
+    user_id: UserId
+    agent_id: ScopeId | None = None
+    session_id: ScopeId | None = None
     limit: int = Field(10, ge=1, description="at most the server's max_limit")
     filters: dict[str, Any] | None = Field(
         None, description='match type, speaker or metadata keys, e.g. {"speaker": "Ana"}')
@@ -99,8 +106,8 @@ class MemoryList(BaseModel):
 
 
 class UpdateRequest(_Strict):
-    text: str
-    user_id: str | None = Field(None, description="only if the memory belongs to this user")
+    text: Text
+    user_id: UserId | None = Field(None, description="only if the memory belongs to this user")
 
 
 class Deleted(BaseModel):
@@ -129,9 +136,11 @@ class ImportResponse(BaseModel):
 
 
 class KeyCreate(_Strict):
-    tenant: str | None = Field(None, description="the tenant the key belongs to")
+    tenant: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        None, description="the tenant the key belongs to (give a tenant, or admin: true)")
     admin: bool = Field(False, description="an admin key (manages keys, reads no memories)")
-    name: str | None = Field(None, description="a label for listings")
+    name: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f]*$")] | None = \
+        Field(None, description="a label for listings")
 
 
 class KeyOut(BaseModel):

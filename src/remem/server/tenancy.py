@@ -18,10 +18,11 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._ingest import MAX_ID_CHARS, check_id
-from ..errors import ImportFormatError, InvalidInput, NotFound
+from ..errors import ImportFormatError, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
     from ..memory import Memory
@@ -43,14 +44,14 @@ class Principal:
 
     def inner(self, user_id: Any, what: str = "user_id") -> str:
         """The engine's user id for the caller's ``user_id`` (validated)."""
-        check_id(user_id, what)
+        uid = str(check_id(user_id, what))
         if self.tenant is None:
-            return str(user_id)
-        if SEP in user_id:
+            return uid
+        if SEP in uid:
             raise InvalidInput(f"{what} must not contain '{SEP}'")
-        if len(user_id) > MAX_ID_CHARS - len(self.prefix):
+        if len(uid) > MAX_ID_CHARS - len(self.prefix):
             raise InvalidInput(f"{what} is longer than {MAX_ID_CHARS - len(self.prefix)} characters")
-        return self.prefix + user_id
+        return self.prefix + uid
 
     def owns(self, stored_user_id: str | None) -> bool:
         return stored_user_id is not None and stored_user_id.startswith(self.prefix)
@@ -77,8 +78,9 @@ class Owners:
         path = str(getattr(memory.store, "path", ":memory:"))
         self._db: sqlite3.Connection | None = None
         if path != ":memory:":
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0,
-                                       check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                       timeout=30.0, check_same_thread=False,
+                                       isolation_level=None)
 
     def close(self) -> None:
         if self._db is not None:
@@ -88,17 +90,20 @@ class Owners:
     def memory_owner(self, memory_id: str) -> str | None:
         rec = self.memory.store.get(memory_id)
         if rec is not None:
-            return rec.scope.user_id
+            return str(rec.scope.user_id)
         if self._db is None:
             return None
-        with self._lock:
-            row = self._db.execute("SELECT user_id FROM history WHERE memory_id=? ORDER BY id "
-                                   "LIMIT 1", (memory_id,)).fetchone()
-        return row[0] if row else None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT user_id FROM history WHERE memory_id=? "
+                                       "ORDER BY id LIMIT 1", (memory_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history of {memory_id!r}: {exc}") from exc
+        return str(row[0]) if row else None
 
     def episode_owner(self, episode_id: str) -> str | None:
         ctx = self.memory.store.episode_context(episode_id)
-        return ctx[0]["user_id"] if ctx else None
+        return str(ctx[0]["user_id"]) if ctx else None
 
     def check_memory(self, principal: Principal, memory_id: Any) -> str:
         """The stored user id of a memory the caller owns; ``NotFound`` otherwise (also
@@ -122,7 +127,8 @@ def confine_import(principal: Principal, owners: Owners, text: str) -> io.String
     if principal.tenant is None:
         return io.StringIO(text)
     out: list[str] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    # split like the engine reads a file (on "\n" only), so line numbers agree
+    for n, line in enumerate(text.split("\n"), start=1):
         try:
             obj = json.loads(line) if line.strip() else None
         except (json.JSONDecodeError, ValueError):
@@ -142,7 +148,7 @@ def confine_import(principal: Principal, owners: Owners, text: str) -> io.String
                 raise ImportFormatError(str(exc), line=n) from None
         _check_refs(principal, owners, obj, n)
         out.append(json.dumps(obj, ensure_ascii=False))
-    return io.StringIO("\n".join(out) + "\n")
+    return io.StringIO("\n".join(out))
 
 
 def _check_refs(principal: Principal, owners: Owners, obj: dict[str, Any], line: int) -> None:
@@ -170,7 +176,8 @@ def confine_export(principal: Principal, text: str) -> str:
     if principal.tenant is None:
         return text
     lines = []
-    for line in text.splitlines():
-        obj = json.loads(line)
-        lines.append(json.dumps(principal.outer_dict(obj), ensure_ascii=False))
+    for line in text.split("\n"):
+        if line.strip():
+            obj = json.loads(line)
+            lines.append(json.dumps(principal.outer_dict(obj), ensure_ascii=False))
     return "\n".join(lines) + "\n"

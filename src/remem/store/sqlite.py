@@ -27,9 +27,26 @@ _MEMORY_COLS = (
 )
 
 
-def scope_key(user_id: str) -> str:
-    """An FTS token naming a user scope, so FTS5 intersects scope and terms itself."""
-    return "u" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+def _token(prefix: str, *parts: str) -> str:
+    h = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return prefix + h[:24]
+
+
+def scope_key(user_id: str, agent_id: str | None = None, session_id: str | None = None) -> str:
+    """FTS tokens naming a memory's scope (user; user+agent; user+session), so FTS5 itself
+    intersects the scope with the query terms and never touches another scope's rows."""
+    return " ".join((_token("u", user_id), _token("a", user_id, agent_id or ""),
+                     _token("s", user_id, session_id or "")))
+
+
+def scope_match(scope: Scope) -> str:
+    """The FTS5 expression that restricts a query to ``scope``."""
+    parts = [f'scope_key:"{_token("u", scope.user_id)}"']
+    if scope.agent_id is not None:
+        parts.append(f'scope_key:"{_token("a", scope.user_id, scope.agent_id)}"')
+    if scope.session_id is not None:
+        parts.append(f'scope_key:"{_token("s", scope.user_id, scope.session_id)}"')
+    return " AND ".join(parts)
 
 
 def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
@@ -96,6 +113,7 @@ class SQLiteStore:
         self._cache: dict[str, _VectorCache] = {}
         self._speakers: dict[str, tuple[int, list[str]]] = {}
         self._entities: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -222,7 +240,8 @@ class SQLiteStore:
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
             "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates, "
             "entities) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (m.id, s.user_id, s.agent_id or "", s.session_id or "", scope_key(s.user_id),
+            (m.id, s.user_id, s.agent_id or "", s.session_id or "",
+             scope_key(s.user_id, s.agent_id, s.session_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
              json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
              m.created_at, m.updated_at, m.event_time,
@@ -372,17 +391,19 @@ class SQLiteStore:
 
     def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
                 keys_weight: float = 0.5) -> list[tuple[str, float]]:
-        where, args = _scope_sql(scope, "m")
-        expr = f'scope_key:"{scope_key(scope.user_id)}" AND {{text keys}}:({match})'
-        sql = (
-            f"SELECT m.id, bm25(memories_fts, 0.0, 1.0, {float(keys_weight)!r}) AS s FROM memories_fts "
-            "JOIN memories m ON m.rowid = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND m.status='active' AND {where} ORDER BY s"
-        )
-        params: list[Any] = [expr, *args]
+        """BM25 over text and expanded keys, best first. The scope is part of the FTS5
+        expression, so only the scope's rows are matched and ranked; the join to memories
+        happens for the top rows only."""
+        expr = f"{scope_match(scope)} AND {{text keys}}:({match})"
+        inner = ("SELECT rowid, bm25(memories_fts, 0.0, 1.0, ?) AS s FROM memories_fts "
+                 "WHERE memories_fts MATCH ? ORDER BY s")
+        params: list[Any] = [float(keys_weight), expr]
         if allowed is None:
-            sql += " LIMIT ?"
+            inner += " LIMIT ?"
             params.append(limit)
+        sql = (f"SELECT m.id, f.s FROM ({inner}) f JOIN memories m ON m.rowid = f.rowid "
+               "WHERE m.status = 'active' AND m.user_id = ? ORDER BY f.s")
+        params.append(scope.user_id)
         with self._lock:
             rows = self._q(sql, params)
         hits = [(r[0], -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
@@ -495,6 +516,18 @@ class SQLiteStore:
                     out[ep] = mid
         return out
 
+    def scope_size(self, user_id: str) -> int:
+        """Active memories of a user (cached until the user's scope changes)."""
+        with self._lock:
+            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
+            version = row[0][0] if row else 0
+            hit = self._sizes.get(user_id)
+            if hit and hit[0] == version:
+                return hit[1]
+            n = self.count(Scope(user_id))
+            self._sizes[user_id] = (version, n)
+            return n
+
     def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
         """Entity key -> (entity id, number of active memories mentioning it); cached
         until the user's scope changes."""
@@ -518,19 +551,39 @@ class SQLiteStore:
         followed). Only active memories in the scope."""
         if not seed_ids:
             return []
-        where, args = _scope_sql(scope, "m")
-        marks = ",".join("?" * len(seed_ids))
+        df = {i: n for i, n in self.entity_stats(scope.user_id).values()}
+
+        def chunks(ids: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+            ids = list(ids)
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                yield ",".join("?" * len(part)), part
+
         with self._lock:
-            return [(r[0], r[1]) for r in self._q(
-                "WITH hop1 AS (SELECT DISTINCT memory_rowid FROM memory_entities "
-                f"WHERE entity_id IN ({marks})), "
-                "ents AS (SELECT DISTINCT me.entity_id FROM memory_entities me "
-                "JOIN hop1 USING (memory_rowid)), "
-                "deg AS (SELECT entity_id FROM ents WHERE (SELECT count(*) FROM "
-                "memory_entities x WHERE x.entity_id = ents.entity_id) <= ?) "
-                "SELECT m.id, me.entity_id FROM memory_entities me JOIN deg USING (entity_id) "
-                f"JOIN memories m ON m.rowid = me.memory_rowid WHERE m.status='active' AND {where} "
-                "LIMIT ?", [*seed_ids, max_degree, *args, limit])]
+            hop1: set[int] = set()
+            for marks, part in chunks(seed_ids):
+                hop1.update(r[0] for r in self._q(
+                    f"SELECT memory_rowid FROM memory_entities WHERE entity_id IN ({marks})", part))
+            ents: set[int] = set(seed_ids)
+            for marks, part in chunks(sorted(hop1)):
+                ents.update(r[0] for r in self._q(
+                    f"SELECT entity_id FROM memory_entities WHERE memory_rowid IN ({marks})", part))
+            ents = {e for e in ents if df.get(e, 0) <= max_degree}
+            edges: list[tuple[int, int]] = []
+            for marks, part in chunks(sorted(ents)):
+                edges.extend((r[0], r[1]) for r in self._q(
+                    f"SELECT memory_rowid, entity_id FROM memory_entities WHERE entity_id IN ({marks})",
+                    part))
+                if len(edges) >= limit:
+                    break
+            edges = edges[:limit]
+            where, args = _scope_sql(scope)
+            ids: dict[int, str] = {}
+            for marks, part in chunks(sorted({m for m, _ in edges})):
+                ids.update((r[0], r[1]) for r in self._q(
+                    f"SELECT rowid, id FROM memories WHERE rowid IN ({marks}) "
+                    f"AND status='active' AND {where}", [*part, *args]))
+        return [(ids[m], e) for m, e in edges if m in ids]
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's memories (cached until the scope changes)."""

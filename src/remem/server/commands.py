@@ -1,0 +1,164 @@
+"""The ``serve``, ``keys`` and ``mcp`` CLI commands. Registering them is cheap: the
+server frameworks are imported only when one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput, RememError
+from .settings import Settings
+
+_DEFAULTS = Settings()
+
+
+def _require_extra() -> None:
+    missing = []
+    for mod in ("fastapi", "uvicorn", "mcp"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        raise RememError(f"this command needs the server extra ({', '.join(missing)} missing): "
+                         "pip install 'remem[server]'")
+
+
+def _store_path(args: argparse.Namespace) -> str:
+    if args.db:
+        return str(Path(args.db).expanduser())
+    from ..memory import default_path
+
+    return str(default_path())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings(
+        host=args.host, port=args.port, auth=not args.no_auth,
+        max_body_bytes=args.max_body_bytes, max_import_bytes=args.max_import_bytes,
+        max_messages=args.max_messages, max_limit=args.max_limit, mcp=not args.no_mcp,
+        mcp_user=args.mcp_user, log_level=args.log_level)
+    _require_extra()
+    import uvicorn
+
+    from ..cli import _open
+    from .app import create_app
+
+    with _open(args) as memory:
+        if settings.auth and memory.store.path == ":memory:":
+            raise InvalidInput("API keys need a store file; use --db PATH (or --no-auth)")
+        app = create_app(memory, settings)
+        url = f"http://{settings.host}:{settings.port}"
+        print(f"remem serve: {url} (OpenAPI docs at {url}/docs"
+              f"{', MCP at ' + url + '/mcp' if settings.mcp else ''}); store {memory.store.path}; "
+              f"embedder {memory.embedder.name}", file=sys.stderr)
+        if settings.auth:
+            print("remem serve: API keys required (create one: remem keys create --tenant NAME)",
+                  file=sys.stderr)
+        else:
+            bar = "!" * 78
+            print(f"{bar}\n!! WARNING: --no-auth: NO AUTHENTICATION. Anyone who can reach {url}\n"
+                  f"!! can read, change and delete EVERY memory in {memory.store.path}.\n"
+                  f"!! Use it only for local, single-user work.\n{bar}", file=sys.stderr)
+        sys.stderr.flush()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                    access_log=args.access_log)
+    return 0
+
+
+def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    if not args.plain:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    from ..cli import _table
+
+    print(_table(rows, [c for c in ("id", "tenant", "admin", "name", "active", "key")
+                        if any(c in r for r in rows)]) if rows else "(no keys)")
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .auth import KeyStore
+
+    path = _store_path(args)
+    if args.keys_command != "create" and not Path(path).exists():
+        raise InvalidInput(f"no store at {path}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ks = KeyStore(path)
+    try:
+        if args.keys_command == "create":
+            rec, secret = ks.create(tenant=args.tenant, admin=args.admin, name=args.name)
+            _emit_keys(args, [{**rec.to_dict(), "key": secret}])
+            print("store this key now: it is not shown again", file=sys.stderr)
+        elif args.keys_command == "list":
+            _emit_keys(args, [k.to_dict() for k in ks.list(args.tenant)])
+        else:
+            _emit_keys(args, [ks.revoke(args.key_id).to_dict()])
+    finally:
+        ks.close()
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    _require_extra()
+    from ..cli import _open
+    from .auth import check_tenant
+    from .mcp import run_stdio
+
+    if args.tenant is not None:
+        check_tenant(args.tenant)
+    with _open(args) as memory:
+        run_stdio(memory, args.user, args.tenant)
+    return 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``serve``, ``keys`` and ``mcp`` to the ``remem`` subcommands. ``common`` holds
+    the global options (--db, --embedder, --plain) that are accepted after a command."""
+    # cli.py wraps sub.add_parser to add ``common`` itself; a plain one needs it passed
+    top = {"parents": [common]} if inspect.ismethod(sub.add_parser) else {}
+
+    sp = sub.add_parser("serve", help="run the REST API (OpenAPI at /docs, MCP at /mcp)", **top)
+    sp.add_argument("--host", default=_DEFAULTS.host, help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default 8420)")
+    sp.add_argument("--no-auth", action="store_true",
+                    help="no API keys: one implicit tenant, for local single-user use ONLY")
+    sp.add_argument("--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes,
+                    help="request body cap (default 1 MiB)")
+    sp.add_argument("--max-import-bytes", type=int, default=_DEFAULTS.max_import_bytes,
+                    help="request body cap of POST /v1/import (default 32 MiB)")
+    sp.add_argument("--max-messages", type=int, default=_DEFAULTS.max_messages,
+                    help="messages per add (default 500)")
+    sp.add_argument("--max-limit", type=int, default=_DEFAULTS.max_limit,
+                    help="largest limit for search and list (default 1000)")
+    sp.add_argument("--no-mcp", action="store_true", help="do not mount the MCP transport at /mcp")
+    sp.add_argument("--mcp-user", default=_DEFAULTS.mcp_user,
+                    help="MCP user when a client sends no X-Remem-User header (default 'default')")
+    sp.add_argument("--log-level", default=_DEFAULTS.log_level,
+                    choices=["critical", "error", "warning", "info", "debug"])
+    sp.add_argument("--access-log", action="store_true", help="log every request")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("keys", help="create, list or revoke API keys of remem serve", **top)
+    ksub = sp.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = ksub.add_parser("create", parents=[common], help="create a key (shown once)")
+    who = k.add_mutually_exclusive_group(required=True)
+    who.add_argument("--tenant", help="the tenant the key belongs to ([A-Za-z0-9_-], 1-64)")
+    who.add_argument("--admin", action="store_true", help="an admin key (manages keys over HTTP)")
+    k.add_argument("--name", help="a label shown in listings")
+    k.set_defaults(func=cmd_keys)
+    k = ksub.add_parser("list", parents=[common], help="list keys (never their secrets)")
+    k.add_argument("--tenant", help="only this tenant's keys")
+    k.set_defaults(func=cmd_keys)
+    k = ksub.add_parser("revoke", parents=[common], help="revoke a key by its id")
+    k.add_argument("key_id", help="the key's id (from keys list)")
+    k.set_defaults(func=cmd_keys)
+
+    sp = sub.add_parser("mcp", help="run the MCP server over stdio for one user", **top)
+    sp.add_argument("--user", "-u", required=True, help="the user whose memories the tools use")
+    sp.add_argument("--tenant", help="the tenant of that user (as in remem serve)")
+    sp.set_defaults(func=cmd_mcp)

@@ -1,0 +1,142 @@
+"""The memory routes: a thin mapping of the Python API onto HTTP, inside the caller's
+tenant. Each route maps ``user_id`` in (``Principal.inner``), checks ownership of ids
+(404 for anyone else's), calls the engine, and maps ids back out."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any, Callable
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import InvalidInput, NotFound
+from . import models as M
+from .guards import check_time
+from .settings import Settings
+from .tenancy import Owners, Principal, confine_export, confine_import
+
+if TYPE_CHECKING:
+    from ..memory import Memory
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": M.Error} for s in (401, 403, 404, 413, 422, 503)}
+
+
+def _limit(value: int, settings: Settings) -> int:
+    if value > settings.max_limit:
+        raise InvalidInput(f"limit must be at most {settings.max_limit} (server limit)")
+    return value
+
+
+def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
+             tenant: Callable[..., Principal]) -> None:
+    """Add the /v1 memory routes to ``app``; ``tenant`` is the auth dependency."""
+    who = Depends(tenant)
+
+    @app.post("/v1/memories", response_model=M.AddResponse, status_code=201, tags=["memories"],
+              summary="add messages (Memory.add)", responses=_ERRORS)
+    def add(body: M.AddRequest, p: Principal = who) -> dict[str, Any]:
+        msgs: str | list[str | dict[str, Any]] = body.messages  # type: ignore[assignment]
+        if isinstance(body.messages, list):
+            if len(body.messages) > settings.max_messages:
+                raise InvalidInput(f"at most {settings.max_messages} messages per add "
+                                   f"(server limit), got {len(body.messages)}")
+            msgs = [m if isinstance(m, str) else m.model_dump(exclude_none=True)
+                    for m in body.messages]
+            for i, m in enumerate(msgs):
+                if isinstance(m, dict) and "timestamp" in m:
+                    check_time(m["timestamp"], f"messages[{i}].timestamp")
+        check_time(body.timestamp, "timestamp")
+        result = memory.add(msgs, user_id=p.inner(body.user_id), agent_id=body.agent_id,
+                            session_id=body.session_id, timestamp=body.timestamp,
+                            metadata=body.metadata)
+        return result.to_dict()
+
+    @app.post("/v1/search", response_model=M.SearchResponse, tags=["memories"],
+              summary="hybrid search in one user's memories (Memory.search)", responses=_ERRORS)
+    def search(body: M.SearchRequest, p: Principal = who) -> dict[str, Any]:
+        hits = memory.search(body.query, user_id=p.inner(body.user_id), agent_id=body.agent_id,
+                             session_id=body.session_id, limit=_limit(body.limit, settings),
+                             filters=body.filters, budget_tokens=body.budget_tokens)
+        return {"hits": [p.outer_dict(h.to_dict()) for h in hits], "context": hits.context,
+                "budget_tokens": body.budget_tokens}
+
+    @app.get("/v1/memories", response_model=M.MemoryList, tags=["memories"],
+             summary="list a scope's memories in time order (Memory.get_all)", responses=_ERRORS)
+    def list_memories(user_id: M.UserId, agent_id: M.ScopeId | None = None,
+                      session_id: M.ScopeId | None = None,
+                      limit: int = Query(100, ge=1), offset: int = Query(0, ge=0, le=10**9),
+                      p: Principal = who) -> dict[str, Any]:
+        uid = p.inner(user_id)
+        items = memory.get_all(user_id=uid, agent_id=agent_id, session_id=session_id,
+                               limit=_limit(limit, settings), offset=offset)
+        total = memory.count(user_id=uid, agent_id=agent_id, session_id=session_id)
+        return {"memories": [p.outer_dict(i.to_dict()) for i in items], "total": total}
+
+    @app.delete("/v1/memories", response_model=M.Deleted, tags=["memories"],
+                summary="delete every memory in a scope (Memory.delete_all)", responses=_ERRORS)
+    def delete_all(user_id: M.UserId, agent_id: M.ScopeId | None = None,
+                   session_id: M.ScopeId | None = None, p: Principal = who) -> dict[str, Any]:
+        n = memory.delete_all(user_id=p.inner(user_id), agent_id=agent_id, session_id=session_id)
+        return {"deleted": n}
+
+    def owned(memory_id: str, p: Principal, user_id: str | None) -> str:
+        owner = owners.check_memory(p, memory_id)
+        if user_id is not None and owner != p.inner(user_id):
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return owner
+
+    @app.get("/v1/memories/{memory_id}", response_model=M.MemoryOut, tags=["memories"],
+             summary="one memory (Memory.get)", responses=_ERRORS)
+    def get(memory_id: str, user_id: M.UserId | None = None, p: Principal = who) -> dict[str, Any]:
+        owner = owned(memory_id, p, user_id)
+        return p.outer_dict(memory.get(memory_id, user_id=owner).to_dict())
+
+    @app.patch("/v1/memories/{memory_id}", response_model=M.MemoryOut, tags=["memories"],
+               summary="replace a memory's text (Memory.update)", responses=_ERRORS)
+    def update(memory_id: str, body: M.UpdateRequest, p: Principal = who) -> dict[str, Any]:
+        owner = owned(memory_id, p, body.user_id)
+        return p.outer_dict(memory.update(memory_id, body.text, user_id=owner).to_dict())
+
+    @app.delete("/v1/memories/{memory_id}", response_model=M.Deleted, tags=["memories"],
+                summary="delete one memory (Memory.delete)", responses=_ERRORS)
+    def delete(memory_id: str, user_id: M.UserId | None = None, p: Principal = who) -> dict[str, Any]:
+        owner = owned(memory_id, p, user_id)
+        memory.delete(memory_id, user_id=owner)
+        return {"deleted": 1, "id": memory_id}
+
+    @app.get("/v1/memories/{memory_id}/history", response_model=M.HistoryList, tags=["memories"],
+             summary="every change to a memory, also after deletion (Memory.history)",
+             responses=_ERRORS)
+    def history(memory_id: str, p: Principal = who) -> dict[str, Any]:
+        owners.check_memory(p, memory_id)
+        return {"history": [
+            {"memory_id": h.memory_id, "event": h.event, "old_text": h.old_text,
+             "new_text": h.new_text, "at": h.at.isoformat(), "actor": h.actor}
+            for h in memory.history(memory_id)]}
+
+    @app.get("/v1/export", tags=["export"], summary="one user's memories as JSON lines",
+             response_class=Response, responses={
+                 **_ERRORS, 200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
+    def export(user_id: M.UserId, p: Principal = who) -> Response:
+        buf = io.StringIO()
+        memory.export(buf, user_id=p.inner(user_id))
+        return Response(confine_export(p, buf.getvalue()), media_type="application/x-ndjson")
+
+    @app.post("/v1/import", response_model=M.ImportResponse, tags=["export"],
+              summary="import JSON lines written by export (into your tenant)", responses=_ERRORS,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/x-ndjson": {"schema": {"type": "string"}},
+                  "text/plain": {"schema": {"type": "string"}}}}})
+    async def import_(request: Request, p: Principal = who) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"import body is not UTF-8 text: {exc}") from None
+
+        def run() -> dict[str, int]:
+            return memory.import_(confine_import(p, owners, text))
+
+        return await run_in_threadpool(run)
