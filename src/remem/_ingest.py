@@ -25,6 +25,7 @@ def check_id(value: Any, what: str, *, required: bool = True) -> str | None:
         raise InvalidInput(f"{what} must not be empty")
     if len(value) > MAX_ID_CHARS:
         raise InvalidInput(f"{what} is longer than {MAX_ID_CHARS} characters")
+    _check_encodable(value, what)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(f"{what} must not contain control characters")
     return value
@@ -40,7 +41,15 @@ def check_text(value: Any, what: str) -> str:
         raise InvalidInput(f"{what} must not contain NUL characters")
     if len(value) > MAX_CONTENT_CHARS:
         raise InvalidInput(f"{what} is longer than {MAX_CONTENT_CHARS} characters")
+    _check_encodable(value, what)
     return value
+
+
+def _check_encodable(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text (lone surrogate at {exc.start})") from None
 
 
 def parse_time(value: Any, what: str = "timestamp") -> float | None:
@@ -58,7 +67,12 @@ def parse_time(value: Any, what: str = "timestamp") -> float | None:
         return float(value)
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return dt.timestamp()
+        try:
+            epoch = dt.timestamp()
+            datetime.fromtimestamp(epoch, tz=timezone.utc)  # representable back?
+        except (ValueError, OverflowError, OSError):
+            raise InvalidInput(f"{what} is out of range: {value!r}") from None
+        return epoch
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp()
     if isinstance(value, str):

@@ -269,6 +269,29 @@ def cmd_bench_locomo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ._progress import Progress
+    from .bench import scale
+    from .memory import Memory
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise InvalidInput(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    embedder = _embedder(args.embedder)
+    with tempfile.TemporaryDirectory(prefix="remem-scale-") as tmp:
+        path = args.store or os.path.join(tmp, "scale.db")
+        result = scale.run(lambda: Memory(path, embedder=embedder), sizes=sizes,
+                           users=args.users, queries=args.queries, batch=args.batch,
+                           progress=Progress("scale"))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    print(scale.format_plain(result) if args.plain else json.dumps(result))
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="remem", description="Long-term memory for LLM agents.")
@@ -367,6 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--ablate", action="store_true",
                    help="run with each retrieval mechanism switched off in turn")
     b.set_defaults(func=cmd_bench_locomo)
+    b = bsub.add_parser("scale", parents=[common], help="ingest rate and search latency vs size")
+    b.add_argument("--sizes", default="1000,5000,10000",
+                   help="comma-separated turn counts in the measured user scope")
+    b.add_argument("--users", type=int, default=1, help="spread turns over this many users")
+    b.add_argument("--queries", type=int, default=200, help="searches timed at each size")
+    b.add_argument("--batch", type=int, default=50, help="turns per add call")
+    b.add_argument("--store", help="store file to use (default: a temporary one)")
+    b.add_argument("--out", help="also write the JSON result here")
+    b.set_defaults(func=cmd_bench_scale)
     from .server import commands as server_commands
 
     server_commands.register(sub, common)

@@ -47,7 +47,7 @@ def default_path() -> Path:
 class SearchConfig:
     """Retrieval knobs. ``weights`` are per-signal RRF weights (0 switches a signal off)."""
 
-    candidates: int = 100
+    candidates: int = 50  # per signal (at least ``limit``)
     keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
     # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
@@ -58,6 +58,7 @@ class SearchConfig:
     graph_alpha: float = 0.5  # damping of the second hop in the entity graph
     graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
     graph_hub_min: int = 20
+    graph_follow_max: int = 30  # second hop only through entities in at most this many memories
     speaker_boost: float = 1.0  # x fused score for memories by a person the query names
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
     neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
@@ -313,7 +314,7 @@ class Memory:
                  if stats[k][1] <= hub}
         if not seeds:
             return []
-        links = self.store.entity_links(scope, list(seeds), hub)
+        links = self.store.entity_links(scope, list(seeds), self.config.graph_follow_max)
         df = {i: c for i, c in stats.values()}
         scores = retrieve.spread(seeds, links, df, self.config.graph_alpha)
         return [m for m, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:n]]
@@ -343,11 +344,14 @@ class Memory:
     def count(self, *, user_id: str, agent_id: str | None = None, session_id: str | None = None) -> int:
         return self.store.count(_scope(user_id, agent_id, session_id))
 
-    def history(self, memory_id: str) -> list[HistoryEntry]:
-        """Every change to a memory, oldest first (also after it was deleted)."""
+    def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
+        """Every change to a memory, oldest first (also after it was deleted);
+        ``NotFound`` if there is none (or it is not ``user_id``'s)."""
         if not isinstance(memory_id, str) or not memory_id:
             raise InvalidInput("memory id must be a non-empty string")
         entries = self.store.history(memory_id)
+        if user_id is not None and any(e.user_id != user_id for e in entries):
+            entries = []
         if not entries:
             raise NotFound(f"no history for memory id {memory_id!r}")
         return entries
@@ -404,7 +408,7 @@ class Memory:
             parts = convex({k: raw[k] for k in rankings}, cfg.weights)
         else:
             parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        records = {m.id: m for m in self.store.fetch(list(parts))}
+        records = {m.id: m for m in self.store.fetch(list(parts), scope.user_id)}
         parts = {d: p for d, p in parts.items() if d in records}
         if cfg.segment_credit or not cfg.segment_hits:
             segs = [d for d in parts if records[d].type == "segment"]
@@ -414,9 +418,11 @@ class Memory:
                 parts = retrieve.credit_members(parts, members, cfg.segment_credit,
                                                 keep=cfg.segment_hits)
                 missing = [d for d in parts if d not in records]
-                records.update({m.id: m for m in self.store.fetch(missing)})
+                records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
                 parts = {d: p for d, p in parts.items()
                          if d in records and _in_scope(records[d], scope)}
+        if allowed is not None:  # graph and segment credit may reach outside the filter
+            parts = {d: p for d, p in parts.items() if d in allowed}
         if cfg.question_penalty:
             parts = retrieve.penalise(
                 parts, {d: retrieve.is_bare_question(records[d].text) for d in parts},
@@ -438,7 +444,7 @@ class Memory:
                 nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
             parts = retrieve.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
             missing = [d for d in parts if d not in records]
-            records.update({m.id: m for m in self.store.fetch(missing)})
+            records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
             parts = {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
         ranked = retrieve.rank(parts)
         if cfg.dedupe:

@@ -125,6 +125,7 @@ class HistoryEntry:
     new_text: str | None
     at: datetime
     actor: str = "api"
+    user_id: str = ""
 
 
 @dataclass(frozen=True)

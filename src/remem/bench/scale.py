@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
+from ..errors import InvalidInput
 from . import metrics
 
 
@@ -229,9 +230,9 @@ def run(
     ``users > 1`` batches go round-robin to ``scale-0..scale-{users-1}``, so every scope
     grows alike and the store holds ``users`` x size turns; scale-0 is the one searched."""
     if not sizes or any(s <= 0 for s in sizes) or list(sizes) != sorted(set(sizes)):
-        raise ValueError("sizes must be positive and strictly ascending")
+        raise InvalidInput("sizes must be positive and strictly ascending")
     if users < 1 or queries < 1 or batch < 1:
-        raise ValueError("users, queries and batch must be >= 1")
+        raise InvalidInput("users, queries and batch must be >= 1")
     user_ids = [f"scale-{u}" for u in range(users)]
     turns = synthetic_turns(sizes[-1] * users, seed)
     qs = synthetic_queries(queries + 1, seed)

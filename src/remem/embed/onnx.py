@@ -66,7 +66,9 @@ class OnnxEmbedder:
         model_dir: directory with ``model.onnx``, ``tokenizer.json`` and ``model.json``;
             defaults to the model shipped inside the ``remem`` package.
         threads: onnxruntime intra-op threads; defaults to the number of usable cores.
-        batch_size: texts per onnxruntime call.
+        batch_size: at most this many texts per onnxruntime call.
+        batch_tokens: at most this many (padded) tokens per call; texts are sorted by
+            length and batched so that padding stays small.
 
     Raises:
         EmbedderError: ``model.json`` is missing or invalid (at construction), or the
@@ -79,11 +81,14 @@ class OnnxEmbedder:
         *,
         threads: int | None = None,
         batch_size: int = 32,
+        batch_tokens: int = 192,
     ) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InvalidInput("threads must be a positive int or None")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput("batch_size must be a positive int")
+        if not isinstance(batch_tokens, int) or batch_tokens < 1:
+            raise InvalidInput("batch_tokens must be a positive int")
         self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         meta = _read_meta(self.model_dir)
         self.name: str = meta["name"]
@@ -92,6 +97,7 @@ class OnnxEmbedder:
         self._output: str = str(meta.get("output", "sentence_embedding"))
         self.threads = threads
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -157,8 +163,7 @@ class OnnxEmbedder:
         encodings = tokenizer.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
         order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in _batches(order, lengths, self.batch_size, self.batch_tokens):
             feeds = _pad([encodings[i] for i in rows], int(lengths[rows].max()))
             try:
                 vectors = session.run([self._output], feeds)[0]
@@ -166,6 +171,24 @@ class OnnxEmbedder:
                 raise EmbedderError(f"onnxruntime failed to embed a batch: {exc}") from exc
             out[rows] = vectors
         return l2_normalise(out)
+
+
+def _batches(order: np.ndarray, lengths: np.ndarray, max_rows: int,
+             max_tokens: int) -> list[np.ndarray]:
+    """Split length-sorted rows into batches of at most ``max_rows`` rows whose padded
+    size (rows x longest) stays within ``max_tokens``: short texts go in big batches, long
+    ones in small ones, so little time is spent on padding."""
+    batches: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        if end == len(order):
+            batches.append(order[start:end])
+            break
+        rows = end + 1 - start
+        if rows > max_rows or rows * int(lengths[order[end]]) > max_tokens:
+            batches.append(order[start:end])
+            start = end
+    return batches
 
 
 def _pad(encodings: Sequence[Any], width: int) -> dict[str, np.ndarray]:

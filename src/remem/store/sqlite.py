@@ -114,6 +114,7 @@ class SQLiteStore:
         self._speakers: dict[str, tuple[int, list[str]]] = {}
         self._entities: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
+        self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -342,16 +343,30 @@ class SQLiteStore:
             rows = self._q(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,))
         return _row_to_memory(rows[0]) if rows else None
 
-    def fetch(self, memory_ids: Sequence[str]) -> list[MemoryRecord]:
-        out: dict[str, MemoryRecord] = {}
+    def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
+        """Records for ids, in the given order (missing ids left out). With ``user_id``,
+        only that user's records are returned and parsed records are cached until the
+        user's scope changes (searches fetch the same candidates again and again)."""
         ids = list(memory_ids)
         with self._lock:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
+            cache: dict[str, MemoryRecord] = {}
+            if user_id is not None:
+                row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
+                version = row[0][0] if row else 0
+                hit = self._records.get(user_id)
+                if hit is None or hit[0] != version or len(hit[1]) > 50_000:
+                    hit = (version, {})
+                    self._records[user_id] = hit
+                cache = hit[1]
+            todo = [i for i in dict.fromkeys(ids) if i not in cache]
+            for i in range(0, len(todo), 500):
+                chunk = todo[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in self._q(f"SELECT {_MEMORY_COLS} FROM memories WHERE id IN ({marks})", chunk):
-                    out[row[0]] = _row_to_memory(row)
-        return [out[i] for i in ids if i in out]
+                    rec = _row_to_memory(row)
+                    if user_id is None or rec.scope.user_id == user_id:
+                        cache[rec.id] = rec
+            return [cache[i] for i in ids if i in cache]
 
     def list(self, scope: Scope, *, limit: int, offset: int) -> list[MemoryRecord]:
         where, args = _scope_sql(scope)
@@ -371,10 +386,10 @@ class SQLiteStore:
     def history(self, memory_id: str) -> list[HistoryEntry]:
         with self._lock:
             rows = self._q(
-                "SELECT memory_id, event, old_text, new_text, at, actor FROM history "
+                "SELECT memory_id, event, old_text, new_text, at, actor, user_id FROM history "
                 "WHERE memory_id=? ORDER BY id", (memory_id,),
             )
-        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5]) for r in rows]
+        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5], r[6]) for r in rows]
 
     def filter_ids(self, scope: Scope, filters: Mapping[str, Any]) -> set[str]:
         where, args = _scope_sql(scope)
@@ -545,10 +560,11 @@ class SQLiteStore:
             return stats
 
     def entity_links(self, scope: Scope, seed_ids: Sequence[int], max_degree: int,
-                     limit: int = 5000) -> list[tuple[str, int]]:
+                     limit: int = 2000) -> list[tuple[str, int]]:
         """(memory id, entity id) edges around the seed entities: the seeds' memories and
-        every entity they mention (entities above ``max_degree`` memories are hubs and not
-        followed). Only active memories in the scope."""
+        the entities they mention that are in at most ``max_degree`` memories (wider ones
+        are hubs, not followed), with those entities' memories. At most ``limit`` edges,
+        seeds' first. Only active memories in the scope."""
         if not seed_ids:
             return []
         df = {i: n for i, n in self.entity_stats(scope.user_id).values()}
@@ -564,13 +580,13 @@ class SQLiteStore:
             for marks, part in chunks(seed_ids):
                 hop1.update(r[0] for r in self._q(
                     f"SELECT memory_rowid FROM memory_entities WHERE entity_id IN ({marks})", part))
-            ents: set[int] = set(seed_ids)
+            ents: set[int] = set()
             for marks, part in chunks(sorted(hop1)):
                 ents.update(r[0] for r in self._q(
                     f"SELECT entity_id FROM memory_entities WHERE memory_rowid IN ({marks})", part))
-            ents = {e for e in ents if df.get(e, 0) <= max_degree}
+            ents = {e for e in ents if df.get(e, 0) <= max_degree} - set(seed_ids)
             edges: list[tuple[int, int]] = []
-            for marks, part in chunks(sorted(ents)):
+            for marks, part in chunks(list(seed_ids) + sorted(ents, key=lambda e: df.get(e, 0))):
                 edges.extend((r[0], r[1]) for r in self._q(
                     f"SELECT memory_rowid, entity_id FROM memory_entities WHERE entity_id IN ({marks})",
                     part))

@@ -1,0 +1,48 @@
+"""Edge cases found by the server's fuzzing, checked at the engine."""
+
+import pytest
+
+from remem import HashingEmbedder, InvalidInput, Memory, NotFound
+
+
+@pytest.fixture()
+def m(tmp_path):
+    with Memory(tmp_path / "e.db", embedder=HashingEmbedder()) as mem:
+        yield mem
+
+
+def test_time_offset_outside_representable_range_is_invalid_input(m):
+    for bad in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        with pytest.raises(InvalidInput, match="out of range"):
+            m.add("hello there", user_id="u", timestamp=bad)
+    assert m.count(user_id="u") == 0
+
+
+def test_lone_surrogates_are_invalid_input(m):
+    with pytest.raises(InvalidInput, match="Unicode"):
+        m.add("bad \ud800 text", user_id="u")
+    with pytest.raises(InvalidInput, match="Unicode"):
+        m.add("fine", user_id="u\udfff")
+    with pytest.raises(InvalidInput, match="Unicode"):
+        m.search("q \ud800", user_id="u")
+    assert m.count(user_id="u") == 0
+
+
+def test_filters_hold_against_graph_and_segment_credit(m):
+    m.add([
+        {"role": "user", "name": "Ana", "content": "My grandma in Sweden gave me a necklace."},
+        {"role": "user", "name": "Max", "content": "Sweden sounds lovely, I went to Sweden too."},
+        {"role": "user", "name": "Ana", "content": "Stockholm in Sweden is my favourite city."},
+    ], user_id="u")
+    hits = m.search("Sweden necklace grandma", user_id="u", filters={"speaker": "Max"})
+    assert hits and {h.speaker for h in hits} == {"Max"}
+
+
+def test_history_is_scoped_to_its_user(m):
+    mid = m.add("I keep bees", user_id="ana").memory_ids[0]
+    assert [h.event for h in m.history(mid, user_id="ana")] == ["ADD"]
+    assert m.history(mid)[0].user_id == "ana"
+    with pytest.raises(NotFound):
+        m.history(mid, user_id="bob")
+    m.delete(mid)
+    assert [h.event for h in m.history(mid, user_id="ana")] == ["ADD", "DELETE"]
