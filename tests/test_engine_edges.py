@@ -46,3 +46,17 @@ def test_history_is_scoped_to_its_user(m):
         m.history(mid, user_id="bob")
     m.delete(mid)
     assert [h.event for h in m.history(mid, user_id="ana")] == ["ADD", "DELETE"]
+
+
+def test_delete_all_leaves_no_entity_names_behind(m):
+    m.add("I flew to Reykjavik with Bjorn last May", user_id="ana")
+    m.add("Bjorn lives in Oslo", user_id="bob")
+    assert "reykjavik" in m.store.entity_stats("ana")
+    m.delete_all(user_id="ana")
+    import sqlite3
+
+    with sqlite3.connect(m.store.path) as db:
+        names = {r[0] for r in db.execute("SELECT key FROM entities WHERE user_id='ana'")}
+        bob = {r[0] for r in db.execute("SELECT key FROM entities WHERE user_id='bob'")}
+    assert names == set()
+    assert "oslo" in bob

@@ -332,6 +332,9 @@ class SQLiteStore:
                 self._history(db, m_id, scope.user_id, "DELETE", text, None)
             db.execute(f"DELETE FROM memories WHERE {where}", args)
             db.execute(f"DELETE FROM episodes WHERE {where}", args)
+            # entity names no remaining memory mentions go too (they are the user's data)
+            db.execute("DELETE FROM entities WHERE user_id=? AND id NOT IN "
+                       "(SELECT entity_id FROM memory_entities)", (scope.user_id,))
             self._bump(db, scope.user_id, mutation=True)
             return len(rows)
 
