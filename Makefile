@@ -18,7 +18,7 @@ run: $(BIN)/python
 # The whole test suite. The [export] extra brings torch so the ONNX-vs-original model
 # agreement test runs too (remem itself never imports torch).
 test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,export,server]'
+	$(BIN)/pip install -q -e '.[dev,export,server,postgres]'
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/python

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import (EmbedderError, ImportFormatError, InvalidInput, NotFound, RememError,
                       StoreError)
-from . import models as M
+from . import models as M, ui_routes
 from .auth import KeyStore, check_tenant
 from .settings import Settings
 from .tenancy import Owners, Principal
@@ -239,6 +239,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     from .routes import register
 
     register(app, memory, settings, owners, tenant)
+    ui_routes.register(app, memory, settings, owners, tenant)  # the web inspector at /ui
     _key_routes(app, admin)
     _health_routes(app, memory, keys)
     if mcp_app is not None:
