@@ -6,7 +6,8 @@
     ├── NotFound              no memory with that id in reach (KeyError too)
     ├── StoreError            the store cannot be opened or used
     │   └── MigrationError    schema migration failed or store is newer than this code
-    └── EmbedderError         the embedding model failed or is unavailable
+    ├── EmbedderError         the embedding model failed or is unavailable
+    └── LLMError              the LLM endpoint failed or answered something unusable
 
 Backend errors (sqlite3, onnxruntime, HTTP) are translated at the seam and raised
 ``from`` the original exception.
@@ -48,3 +49,7 @@ class MigrationError(StoreError):
 
 class EmbedderError(RememError):
     """The embedding model failed or is unavailable."""
+
+
+class LLMError(RememError):
+    """The LLM endpoint failed, timed out, or answered something unusable."""
