@@ -165,7 +165,12 @@ class Memory:
         self.extract_config = extract_config or _extract.ExtractConfig()
         if store is None:
             target = default_path() if path is None else path
-            store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
+            if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+                from .store.postgres import PostgresStore
+
+                store = PostgresStore(target)
+            else:
+                store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
         self.store = store
 
     # -- lifecycle ------------------------------------------------------------------
@@ -470,6 +475,16 @@ class Memory:
             kept, context = packing.pack(hits, budget_tokens)
             return SearchResult(kept, context, budget_tokens)
         return SearchResult(hits, packing.pack(hits, 10**9)[1])
+
+    def answer(self, question: str, *, user_id: str, llm: Any, agent_id: str | None = None,
+               session_id: str | None = None, budget_tokens: int = 1500) -> Any:
+        """Retrieve and pack memories for ``question``, ask ``llm`` (any ``remem.llm.LLM``)
+        and return an ``Answer`` citing the caller's turn ids. If the LLM fails or answers
+        nothing usable, ``Answer.text`` is None and the retrieved context is still there."""
+        from .answer import answer
+
+        return answer(self, question, llm=llm, budget_tokens=budget_tokens, user_id=user_id,
+                      agent_id=agent_id, session_id=session_id)
 
     # -- export / import ------------------------------------------------------------
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
