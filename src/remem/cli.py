@@ -402,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .server import commands as server_commands
 
     server_commands.register(sub, common)
+    from . import _cli_copy; _cli_copy.register(sub, common)  # noqa: E702
     return p
 
 

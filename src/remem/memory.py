@@ -22,7 +22,7 @@ from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from ._text import fts_query
 from .embed.base import Embedder
-from .errors import EmbedderError, InvalidInput, NotFound, RememError, StoreError
+from .errors import EmbedderError, InvalidInput, NotFound, RememError
 from . import packing, retrieve
 from ._timeparse import query_ranges
 from .fusion import convex, rrf

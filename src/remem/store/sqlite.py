@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
@@ -18,69 +17,10 @@ import numpy as np
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
+from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
+from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
 from ._common import check_filters, decode_vector, encode_vector, from_epoch
-
-_MEMORY_COLS = (
-    "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
-    "created_at, updated_at, event_time, importance, metadata, status, dates, entities"
-)
-
-
-def _token(prefix: str, *parts: str) -> str:
-    h = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-    return prefix + h[:24]
-
-
-def scope_key(user_id: str, agent_id: str | None = None, session_id: str | None = None) -> str:
-    """FTS tokens naming a memory's scope (user; user+agent; user+session), so FTS5 itself
-    intersects the scope with the query terms and never touches another scope's rows."""
-    return " ".join((_token("u", user_id), _token("a", user_id, agent_id or ""),
-                     _token("s", user_id, session_id or "")))
-
-
-def scope_match(scope: Scope) -> str:
-    """The FTS5 expression that restricts a query to ``scope``."""
-    parts = [f'scope_key:"{_token("u", scope.user_id)}"']
-    if scope.agent_id is not None:
-        parts.append(f'scope_key:"{_token("a", scope.user_id, scope.agent_id)}"')
-    if scope.session_id is not None:
-        parts.append(f'scope_key:"{_token("s", scope.user_id, scope.session_id)}"')
-    return " AND ".join(parts)
-
-
-def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=row[0],
-        scope=Scope(row[1], row[2] or None, row[3] or None),
-        text=row[4],
-        keys=row[5],
-        type=row[6],
-        speaker=row[7],
-        source_ids=tuple(json.loads(row[8])),
-        episode_ids=tuple(json.loads(row[9])),
-        created_at=row[10],
-        updated_at=row[11],
-        event_time=row[12],
-        importance=row[13],
-        metadata=json.loads(row[14]),
-        status=row[15],
-        dates=tuple(tuple(d) for d in json.loads(row[16])),
-        entities=tuple(json.loads(row[17])),
-    )
-
-
-def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
-    p = f"{alias}." if alias else ""
-    sql, args = f"{p}user_id = ?", [scope.user_id]
-    if scope.agent_id is not None:
-        sql += f" AND {p}agent_id = ?"
-        args.append(scope.agent_id)
-    if scope.session_id is not None:
-        sql += f" AND {p}session_id = ?"
-        args.append(scope.session_id)
-    return sql, args
-
 
 @dataclass
 class _VectorCache:
@@ -94,7 +34,7 @@ class _VectorCache:
     matrix: np.ndarray  # float32, (n, dim)
 
 
-class SQLiteStore:
+class SQLiteStore(TransferMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
 
@@ -626,105 +566,3 @@ class SQLiteStore:
             args.append(user_id)
         with self._lock:
             return {r[0]: r[1] for r in self._q(sql + " GROUP BY 1", args)}
-
-    # -- export / import ------------------------------------------------------------
-    def export_records(self, user_id: str | None) -> Iterator[dict[str, Any]]:
-        cond, args = ("WHERE user_id=?", [user_id]) if user_id is not None else ("", [])
-        with self._lock:
-            eps = self._q(
-                "SELECT id, user_id, agent_id, session_id, source_id, role, name, content, "
-                f"timestamp, seq, metadata, created_at FROM episodes {cond} ORDER BY rowid", args)
-            mems = self._q(
-                f"SELECT {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
-                f"embedding, embed_model FROM memories {cond} ORDER BY rowid", args)
-            hist = self._q(
-                "SELECT memory_id, user_id, event, old_text, new_text, at, actor FROM history "
-                f"{cond} ORDER BY id", args)
-        for r in eps:
-            yield {"kind": "episode", "id": r[0], "user_id": r[1], "agent_id": r[2] or None,
-                   "session_id": r[3] or None, "source_id": r[4], "role": r[5], "name": r[6],
-                   "content": r[7], "timestamp": r[8], "seq": r[9],
-                   "metadata": json.loads(r[10]), "created_at": r[11]}
-        for r in mems:
-            m = _row_to_memory(r)
-            yield {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
-                   "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
-                   "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
-                   "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
-                   "created_at": m.created_at, "updated_at": m.updated_at,
-                   "event_time": m.event_time, "importance": m.importance,
-                   "metadata": dict(m.metadata), "status": m.status,
-                   "dates": [list(d) for d in m.dates], "entities": list(m.entities),
-                   "valid_from": r[18], "valid_to": r[19], "access_count": r[20],
-                   "last_access": r[21],
-                   "embedding": base64.b64encode(r[22]).decode() if r[22] is not None else None,
-                   "embed_model": r[23]}
-        for r in hist:
-            yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
-                   "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
-
-    def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
-        """Insert validated export records in one transaction; existing ids are skipped."""
-
-        def run(db: sqlite3.Connection) -> dict[str, int]:
-            stats = {"episodes": 0, "memories": 0, "history": 0, "skipped": 0}
-            users: set[str] = set()
-            for r in records:
-                kind = r["kind"]
-                if kind == "episode":
-                    if db.execute("SELECT 1 FROM episodes WHERE id=?", (r["id"],)).fetchone():
-                        stats["skipped"] += 1
-                        continue
-                    try:
-                        db.execute(
-                            "INSERT INTO episodes(id, user_id, agent_id, session_id, source_id, "
-                            "role, name, content, timestamp, seq, metadata, created_at) "
-                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (r["id"], r["user_id"], r["agent_id"] or "", r["session_id"] or "",
-                             r["source_id"], r["role"], r["name"], r["content"], r["timestamp"],
-                             r["seq"], json.dumps(r["metadata"]), r["created_at"]))
-                    except sqlite3.IntegrityError:
-                        stats["skipped"] += 1  # same caller turn id already stored
-                        continue
-                    stats["episodes"] += 1
-                elif kind == "memory":
-                    if db.execute("SELECT 1 FROM memories WHERE id=?", (r["id"],)).fetchone():
-                        stats["skipped"] += 1
-                        continue
-                    rec = MemoryRecord(
-                        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]),
-                        text=r["text"], type=r["type"], source_ids=tuple(r["source_ids"]),
-                        episode_ids=tuple(r["episode_ids"]), created_at=r["created_at"],
-                        updated_at=r["updated_at"], event_time=r["event_time"],
-                        speaker=r["speaker"], keys=r["keys"], importance=r["importance"],
-                        metadata=r["metadata"], status=r["status"],
-                        dates=tuple(tuple(d) for d in r["dates"]),
-                        entities=tuple(r["entities"]))
-                    blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
-                    self._insert_memory(db, rec, blob, r["embed_model"])
-                    db.execute(
-                        "UPDATE memories SET valid_from=?, valid_to=?, access_count=?, "
-                        "last_access=? WHERE id=?",
-                        (r["valid_from"], r["valid_to"], r["access_count"], r["last_access"], r["id"]))
-                    users.add(r["user_id"])
-                    stats["memories"] += 1
-                else:
-                    dup = db.execute(
-                        "SELECT 1 FROM history WHERE memory_id=? AND event=? AND at=? "
-                        "AND old_text IS ? AND new_text IS ?",
-                        (r["memory_id"], r["event"], r["at"], r["old_text"], r["new_text"]),
-                    ).fetchone()
-                    if dup:
-                        stats["skipped"] += 1
-                        continue
-                    db.execute(
-                        "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, "
-                        "actor) VALUES (?,?,?,?,?,?,?)",
-                        (r["memory_id"], r["user_id"], r["event"], r["old_text"], r["new_text"],
-                         r["at"], r["actor"]))
-                    stats["history"] += 1
-            for u in users:
-                self._bump(db, u, mutation=True)
-            return stats
-
-        return self._write(run)

@@ -1,0 +1,69 @@
+"""Row mapping and scope SQL shared by the SQLite store modules. Pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Sequence
+
+from ..types import MemoryRecord, Scope
+
+_MEMORY_COLS = (
+    "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
+    "created_at, updated_at, event_time, importance, metadata, status, dates, entities"
+)
+
+
+def _token(prefix: str, *parts: str) -> str:
+    h = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return prefix + h[:24]
+
+
+def scope_key(user_id: str, agent_id: str | None = None, session_id: str | None = None) -> str:
+    """FTS tokens naming a memory's scope (user; user+agent; user+session), so FTS5 itself
+    intersects the scope with the query terms and never touches another scope's rows."""
+    return " ".join((_token("u", user_id), _token("a", user_id, agent_id or ""),
+                     _token("s", user_id, session_id or "")))
+
+
+def scope_match(scope: Scope) -> str:
+    """The FTS5 expression that restricts a query to ``scope``."""
+    parts = [f'scope_key:"{_token("u", scope.user_id)}"']
+    if scope.agent_id is not None:
+        parts.append(f'scope_key:"{_token("a", scope.user_id, scope.agent_id)}"')
+    if scope.session_id is not None:
+        parts.append(f'scope_key:"{_token("s", scope.user_id, scope.session_id)}"')
+    return " AND ".join(parts)
+
+
+def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        scope=Scope(row[1], row[2] or None, row[3] or None),
+        text=row[4],
+        keys=row[5],
+        type=row[6],
+        speaker=row[7],
+        source_ids=tuple(json.loads(row[8])),
+        episode_ids=tuple(json.loads(row[9])),
+        created_at=row[10],
+        updated_at=row[11],
+        event_time=row[12],
+        importance=row[13],
+        metadata=json.loads(row[14]),
+        status=row[15],
+        dates=tuple(tuple(d) for d in json.loads(row[16])),
+        entities=tuple(json.loads(row[17])),
+    )
+
+
+def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    sql, args = f"{p}user_id = ?", [scope.user_id]
+    if scope.agent_id is not None:
+        sql += f" AND {p}agent_id = ?"
+        args.append(scope.agent_id)
+    if scope.session_id is not None:
+        sql += f" AND {p}session_id = ?"
+        args.append(scope.session_id)
+    return sql, args

@@ -1,0 +1,44 @@
+"""PostgreSQL-only parts of the store: the HNSW path, helpers, failure translation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import remem.store.postgres as pg
+from remem import HashingEmbedder, Memory, StoreError
+from remem.store.postgres import redact, tsquery_from_match
+from remem.types import Scope
+
+from .conftest import new_pg_database
+
+
+def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
+        for u in range(3):
+            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
+                  user_id=f"u{u}")
+        qv = m.embedder.embed(["note 5 about topic 5"])[0]
+        exact = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
+        monkeypatch.setattr(pg, "_EXACT_MAX", 0)
+        ann = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
+        assert ann[0] == exact[0] and len(ann) == 5
+        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in ann])} == {"u1"}
+
+
+def test_unreachable_database_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open store postgresql://u:\\*\\*\\*@"):
+        pg.PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
+
+
+def test_tsquery_from_fts_match() -> None:
+    assert tsquery_from_match('"dog" OR "pimenta"') == "'dog' | 'pimenta'"
+    assert tsquery_from_match('"don t" OR "cat"') == "'don' <-> 't' | 'cat'"
+    assert tsquery_from_match('"" OR "a\\\'b"') == "'ab'"
+    assert tsquery_from_match("") is None
+
+
+def test_redact_hides_the_password() -> None:
+    assert redact("postgresql://remem:s3cret@db:5432/remem") == "postgresql://remem:***@db:5432/remem"
+    assert redact("postgresql:///remem?host=/tmp") == "postgresql:///remem?host=/tmp"
