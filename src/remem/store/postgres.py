@@ -8,7 +8,6 @@ them, so scores agree across backends and ``remem copy`` is lossless both ways.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
@@ -24,14 +23,11 @@ from .._entities import normalise as entity_key
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _pg_schema
-from ._common import check_filters, decode_vector, encode_vector, from_epoch
+from ._common import check_filters, from_epoch
+from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
+from ._pg_transfer import PgTransferMixin
 
-_MEMORY_COLS = (
-    "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
-    "created_at, updated_at, event_time, importance, metadata, status, dates, entities"
-)
 _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HNSW)
-_PAGE = 1000  # export page size
 _TERM = re.compile(r'"([^"]*)"')
 
 
@@ -53,19 +49,6 @@ def redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
-def _vec(v: np.ndarray) -> str:
-    return "[" + ",".join(map(repr, np.asarray(v, np.float16).astype(np.float32).tolist())) + "]"
-
-
-def _row_to_memory(r: Sequence[Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=r[0], scope=Scope(r[1], r[2] or None, r[3] or None), text=r[4], keys=r[5],
-        type=r[6], speaker=r[7], source_ids=tuple(r[8]), episode_ids=tuple(r[9]),
-        created_at=r[10], updated_at=r[11], event_time=r[12], importance=r[13],
-        metadata=r[14], status=r[15], dates=tuple(tuple(d) for d in r[16]),
-        entities=tuple(r[17]))
-
-
 def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     p = f"{alias}." if alias else ""
     sql, args = f"{p}user_id = %s", [scope.user_id]
@@ -78,7 +61,7 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     return sql, args
 
 
-class PostgresStore:
+class PostgresStore(PgTransferMixin):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
@@ -560,112 +543,3 @@ class PostgresStore:
             sql += " WHERE user_id=%s"
             args.append(user_id)
         return {r[0]: r[1] for r in self._q(sql + " GROUP BY 1", args)}
-
-    # -- export / import ------------------------------------------------------------
-    def _pages(self, sql: str, args: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` (which selects the key first and has a ``{after}`` slot), in
-        key order, one page per query (no connection is held between pages)."""
-        last = -1
-        while True:
-            rows = self._q(sql.format(after="%s"), [last, *args, _PAGE])
-            yield from rows
-            if len(rows) < _PAGE:
-                return
-            last = rows[-1][0]
-
-    def export_records(self, user_id: str | None) -> Iterator[dict[str, Any]]:
-        cond, args = (" AND user_id=%s", [user_id]) if user_id is not None else ("", [])
-        for r in self._pages(
-                "SELECT rid, id, user_id, agent_id, session_id, source_id, role, name, content, "
-                "timestamp, seq, metadata, created_at FROM episodes WHERE rid > {after}"
-                f"{cond} ORDER BY rid LIMIT %s", args):
-            yield {"kind": "episode", "id": r[1], "user_id": r[2], "agent_id": r[3] or None,
-                   "session_id": r[4] or None, "source_id": r[5], "role": r[6], "name": r[7],
-                   "content": r[8], "timestamp": r[9], "seq": r[10], "metadata": r[11],
-                   "created_at": r[12]}
-        for r in self._pages(
-                f"SELECT rid, {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
-                "embedding::text, embed_model FROM memories WHERE rid > {after}"
-                f"{cond} ORDER BY rid LIMIT %s", args):
-            m = _row_to_memory(r[1:])
-            emb = encode_vector(np.array(json.loads(r[23]), np.float32)) if r[23] is not None else None
-            yield {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
-                   "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
-                   "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
-                   "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
-                   "created_at": m.created_at, "updated_at": m.updated_at,
-                   "event_time": m.event_time, "importance": m.importance,
-                   "metadata": dict(m.metadata), "status": m.status,
-                   "dates": [list(d) for d in m.dates], "entities": list(m.entities),
-                   "valid_from": r[19], "valid_to": r[20], "access_count": r[21],
-                   "last_access": r[22],
-                   "embedding": base64.b64encode(emb).decode() if emb is not None else None,
-                   "embed_model": r[24]}
-        for r in self._pages(
-                "SELECT id, memory_id, user_id, event, old_text, new_text, at, actor FROM history "
-                "WHERE id > {after}" f"{cond} ORDER BY id LIMIT %s", args):
-            yield {"kind": "history", "memory_id": r[1], "user_id": r[2], "event": r[3],
-                   "old_text": r[4], "new_text": r[5], "at": r[6], "actor": r[7]}
-
-    def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
-        """Insert validated export records in one transaction; existing ids are skipped."""
-        J = self._Jsonb
-        models = {(r["embed_model"], len(decode_vector(base64.b64decode(r["embedding"]))))
-                  for r in records if r["kind"] == "memory" and r.get("embedding")}
-        for model, dim in models:
-            self._ensure_index(model, dim)
-
-        def run(conn: Any) -> dict[str, int]:
-            stats = {"episodes": 0, "memories": 0, "history": 0, "skipped": 0}
-            users: set[str] = set()
-            recs = [_memory_from_export(r) for r in records if r["kind"] == "memory"]
-            self._upsert_entities(conn, recs)
-            mems = iter(recs)
-            for r in records:
-                kind = r["kind"]
-                if kind == "episode":
-                    cur = conn.execute(
-                        "INSERT INTO episodes(id, user_id, agent_id, session_id, source_id, role, "
-                        "name, content, timestamp, seq, metadata, created_at) VALUES "
-                        "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                        (r["id"], r["user_id"], r["agent_id"] or "", r["session_id"] or "",
-                         r["source_id"], r["role"], r["name"], r["content"], r["timestamp"],
-                         r["seq"], J(r["metadata"]), r["created_at"]))
-                    stats["episodes" if cur.rowcount else "skipped"] += 1
-                elif kind == "memory":
-                    rec = next(mems)
-                    vec = _vec(decode_vector(base64.b64decode(r["embedding"]))) \
-                        if r["embedding"] else None
-                    extra = {k: r[k] for k in ("valid_from", "valid_to", "access_count", "last_access")}
-                    if self._insert_memory(conn, rec, vec, r["embed_model"], extra):
-                        users.add(r["user_id"])
-                        stats["memories"] += 1
-                    else:
-                        stats["skipped"] += 1
-                else:
-                    dup = conn.execute(
-                        "SELECT 1 FROM history WHERE memory_id=%s AND event=%s AND at=%s "
-                        "AND old_text IS NOT DISTINCT FROM %s AND new_text IS NOT DISTINCT FROM %s",
-                        (r["memory_id"], r["event"], r["at"], r["old_text"], r["new_text"])).fetchone()
-                    if dup:
-                        stats["skipped"] += 1
-                        continue
-                    conn.execute(
-                        "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor) "
-                        "VALUES (%s,%s,%s,%s,%s,%s,%s)",
-                        (r["memory_id"], r["user_id"], r["event"], r["old_text"], r["new_text"],
-                         r["at"], r["actor"]))
-                    stats["history"] += 1
-            self._bump(conn, sorted(users), mutation=True)
-            return stats
-
-        return self._write(run)
-
-
-def _memory_from_export(r: Mapping[str, Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]), text=r["text"],
-        type=r["type"], source_ids=tuple(r["source_ids"]), episode_ids=tuple(r["episode_ids"]),
-        created_at=r["created_at"], updated_at=r["updated_at"], event_time=r["event_time"],
-        speaker=r["speaker"], keys=r["keys"], importance=r["importance"], metadata=r["metadata"],
-        status=r["status"], dates=tuple(tuple(d) for d in r["dates"]), entities=tuple(r["entities"]))
