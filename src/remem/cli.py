@@ -402,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .server import commands as server_commands
 
     server_commands.register(sub, common)
-    from . import _cli_copy; _cli_copy.register(sub, common)  # noqa: E702
+    from . import _cli_copy, _cli_ops
+
+    _cli_ops.register(sub, common)
+    _cli_copy.register(sub, common)
     return p
 
 

@@ -33,9 +33,12 @@ from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, S
 MAX_LIMIT = 1000
 
 
-def default_path() -> Path:
-    """``$REMEM_PATH`` if set, else ``memory.db`` in the user's data directory."""
+def default_path() -> Path | str:
+    """``$REMEM_PATH`` if set (a file path or a ``postgresql://`` DSN), else
+    ``memory.db`` in the user's data directory."""
     env = os.environ.get("REMEM_PATH")
+    if env and env.startswith(("postgresql://", "postgres://")):
+        return env
     if env:
         return Path(env).expanduser()
     import platformdirs
