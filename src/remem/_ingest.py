@@ -62,7 +62,8 @@ def parse_time(value: Any, what: str = "timestamp") -> float | None:
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a datetime, ISO-8601 string or epoch seconds")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not (-62_135_596_800 <= value <= 253_402_300_799):
+        if (isinstance(value, float) and not math.isfinite(value)) or not (
+                -62_135_596_800 <= value <= 253_402_300_799):
             raise InvalidInput(f"{what} is out of range: {value!r}")
         return float(value)
     if isinstance(value, datetime):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 from typing import Any, Iterable
 
 from ._ingest import check_id
@@ -38,9 +40,12 @@ def _check(value: Any, kind: str) -> bool:
     if base == _STR:
         return isinstance(value, str)
     if base == _NUM:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return abs(value) < 10**15 if isinstance(value, int) else (
+            math.isfinite(value) and abs(value) < 1e15)
     if base == _INT:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
     if base == _DATES:
         return isinstance(value, list) and all(
             isinstance(d, list) and len(d) == 3 and all(isinstance(x, str) for x in d)
@@ -48,6 +53,15 @@ def _check(value: Any, kind: str) -> bool:
     if base == _LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return isinstance(value, dict)
+
+
+def _encodable(value: Any) -> bool:
+    """No lone surrogates anywhere in the record (they cannot be stored as UTF-8)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def header(embed_model: str, exported_at: float) -> dict[str, Any]:
@@ -95,6 +109,15 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
                 raise InvalidInput("text must not be empty")
         except InvalidInput as exc:
             raise ImportFormatError(str(exc), line=n) from None
+        if not _encodable(obj):
+            raise ImportFormatError(f"{kind} record has text that is not valid Unicode", line=n)
+        if kind == "memory" and obj["embedding"] is not None:
+            try:
+                raw = base64.b64decode(obj["embedding"].encode("ascii"), validate=True)
+            except (ValueError, UnicodeEncodeError):
+                raise ImportFormatError("memory field 'embedding' is not base64", line=n) from None
+            if not raw or len(raw) % 2:
+                raise ImportFormatError("memory field 'embedding' is not a float16 vector", line=n)
         records.append({k: obj[k] for k in ("kind", *schema)})
     if records and not seen_header:
         raise ImportFormatError(f"missing header line (kind: header, format: {FORMAT})", line=1)

@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RememError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

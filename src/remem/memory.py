@@ -120,7 +120,10 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}")
     try:
-        text = json.dumps(dict(metadata), allow_nan=False)
+        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("metadata contains text that is not valid Unicode (lone surrogate)") from None
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
     if len(text) > 64_000:
@@ -328,8 +331,7 @@ class Memory:
         return [m for m, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:n]]
 
     def _get_record(self, memory_id: Any, user_id: str | None) -> MemoryRecord:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInput("memory id must be a non-empty string")
+        check_id(memory_id, "memory id")
         rec = self.store.get(memory_id)
         if rec is None or (user_id is not None and rec.scope.user_id != user_id):
             raise NotFound(f"no memory with id {memory_id!r}")
@@ -345,8 +347,8 @@ class Memory:
         scope = _scope(user_id, agent_id, session_id)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
             raise InvalidInput("limit must be an int between 1 and 100000")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset must be an int >= 0")
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
+            raise InvalidInput("offset must be an int between 0 and 2**63-1")
         return [MemoryItem.from_record(m) for m in self.store.list(scope, limit=limit, offset=offset)]
 
     def count(self, *, user_id: str, agent_id: str | None = None, session_id: str | None = None) -> int:
@@ -355,8 +357,7 @@ class Memory:
     def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
         """Every change to a memory, oldest first (also after it was deleted);
         ``NotFound`` if there is none (or it is not ``user_id``'s)."""
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInput("memory id must be a non-empty string")
+        check_id(memory_id, "memory id")
         entries = self.store.history(memory_id)
         if user_id is not None and any(e.user_id != user_id for e in entries):
             entries = []
@@ -497,6 +498,8 @@ class Memory:
             check_id(user_id, "user_id")
         if hasattr(path, "write"):
             return self._write_export(path, user_id)  # type: ignore[arg-type]
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput(f"export path must be a path or a writable file, got {type(path).__name__}")
         target = Path(path)  # type: ignore[arg-type]
         if target.is_dir():
             raise InvalidInput(f"export path {target} is a directory")
@@ -529,6 +532,8 @@ class Memory:
         is called as they are)."""
         if hasattr(path, "read"):
             records = _jsonl.parse_lines(path)  # type: ignore[arg-type]
+        elif not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput(f"import path must be a path or a readable file, got {type(path).__name__}")
         else:
             p = Path(path)  # type: ignore[arg-type]
             if p.is_dir():
@@ -540,8 +545,10 @@ class Memory:
                     records = _jsonl.parse_lines(fh)
             except UnicodeDecodeError as exc:
                 raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
+        dim_bytes = self.embedder.dim * 2  # float16
         stale = [r for r in records if r["kind"] == "memory"
-                 and (r["embed_model"] != self.embedder.name or not r["embedding"])]
+                 and (r["embed_model"] != self.embedder.name or not r["embedding"]
+                      or len(base64.b64decode(r["embedding"])) != dim_bytes)]
         for start in range(0, len(stale), 256):
             batch = stale[start : start + 256]
             vecs = self._embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]

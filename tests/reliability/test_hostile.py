@@ -3,18 +3,15 @@ surrogates, bidi marks), strings over the size cap, invalid timestamps and wrong
 into every public ``Memory`` method and every store-touching CLI command. Only
 ``RememError`` subclasses escape, and a rejected call leaves the store exactly as it was.
 
-The bugs found are pinned one by one at the end (strict xfail); the property tests count
-them as ``known`` instead of failing, so any other escaping exception still fails."""
+The bugs these tests found are fixed and kept at the end as regression tests; any
+exception other than a ``RememError`` fails the property tests."""
 
 from __future__ import annotations
 
-import binascii
-import datetime as dt
 import io
 import json
 import subprocess
 import sys
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -65,18 +62,8 @@ metadata = st.one_of(junk, st.dictionaries(texts, anything, max_size=3),
 
 # -- the property ---------------------------------------------------------------------
 def known_bug(exc: BaseException) -> str | None:
-    """Which pinned bug (see the xfail tests below) an escaping exception is, if any."""
-    msg = str(exc)
-    frames = {f.name for f in traceback.extract_tb(exc.__traceback__)}
-    if "b64decode" in frames or isinstance(exc, binascii.Error) \
-            or "multiple of element size" in msg:
-        return "bad embedding in import"
-    if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in msg:
-        return "surrogate reaches sqlite"
-    if isinstance(exc, OverflowError):
-        return "int overflow"
-    if isinstance(exc, TypeError) and "os.PathLike" in msg:
-        return "path of wrong type"
+    """Pinned bugs that may still escape (none: every one found so far is fixed and kept
+    as a regression test below)."""
     return None
 
 
@@ -288,11 +275,8 @@ def _mem(tmp_path: Path) -> Memory:
     return m
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-    "bug: ids are not checked for lone surrogates before they reach sqlite3 "
-    "(memory.py Memory._get_record / history; store/sqlite.py filter_ids values)"))
 @pytest.mark.parametrize("call", ["get", "history", "update", "delete", "filters"])
-def test_bug_lone_surrogate_id_escapes_as_unicode_error(tmp_path: Path, call: str) -> None:
+def test_fixed_lone_surrogate_id_escapes_as_unicode_error(tmp_path: Path, call: str) -> None:
     with _mem(tmp_path) as m:
         with pytest.raises(RememError):
             {"get": lambda: m.get("\udc80"), "history": lambda: m.history("\udc80"),
@@ -301,11 +285,8 @@ def test_bug_lone_surrogate_id_escapes_as_unicode_error(tmp_path: Path, call: st
              }[call]()
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "bug: ints beyond 64 bits / float range are not range-checked (_ingest.parse_time "
-    "math.isfinite on a huge int; Memory.get_all offset; filter values)"))
 @pytest.mark.parametrize("call", ["timestamp", "offset", "filters"])
-def test_bug_huge_int_escapes_as_overflow(tmp_path: Path, call: str) -> None:
+def test_fixed_huge_int_escapes_as_overflow(tmp_path: Path, call: str) -> None:
     with _mem(tmp_path) as m:
         with pytest.raises(RememError):
             {"timestamp": lambda: m.add("x", user_id="u", timestamp=10**400),
@@ -314,24 +295,16 @@ def test_bug_huge_int_escapes_as_overflow(tmp_path: Path, call: str) -> None:
              }[call]()
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "bug: Memory.import_/export pass a non-path, non-file argument to Path() "
-    "(memory.py export/import_): TypeError instead of InvalidInput"))
 @pytest.mark.parametrize("call", ["import_", "export"])
-def test_bug_path_of_wrong_type(tmp_path: Path, call: str) -> None:
+def test_fixed_path_of_wrong_type(tmp_path: Path, call: str) -> None:
     with _mem(tmp_path) as m:
         with pytest.raises(RememError):
             getattr(m, call)(123)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: import does not validate memory 'embedding' (ASCII base64, length = dim * 2 bytes) "
-    "nor string fields for surrogates / ints for 64-bit range (_jsonl.parse_lines); bad "
-    "base64 escapes as binascii.Error, a short vector is stored and breaks every later "
-    "search with ValueError"))
 @pytest.mark.parametrize("case", ["bad base64", "non-ascii base64", "short vector",
                                   "surrogate id", "huge seq"])
-def test_bug_import_accepts_or_crashes_on_bad_fields(tmp_path: Path, case: str) -> None:
+def test_fixed_import_accepts_or_crashes_on_bad_fields(tmp_path: Path, case: str) -> None:
     with _mem(tmp_path) as m:
         buf = io.StringIO()
         m.export(buf)
@@ -353,11 +326,7 @@ def test_bug_import_accepts_or_crashes_on_bad_fields(tmp_path: Path, case: str) 
         m.search("kiwi", user_id="u")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: metadata strings may hold lone surrogates (memory._check_metadata does not check "
-    "them); `remem list` then dies printing them (cli._emit json.dumps ensure_ascii=False; "
-    "cli.main catches UnicodeDecodeError, not UnicodeEncodeError)"))
-def test_bug_surrogate_metadata_breaks_cli_list(tmp_path: Path) -> None:
+def test_fixed_surrogate_metadata_breaks_cli_list(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     base = [sys.executable, "-m", "remem.cli", "--db", str(db), "--embedder", "hashing"]
     add = subprocess.run([*base, "add", "hi there", "--user", "u", "--metadata",

@@ -268,7 +268,7 @@ def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
                limit: int = limit_q, offset: int = offset_q,
                p: Principal = who) -> dict[str, Any]:
         uid = p.inner(user_id)
-        head = reader.q(f"SELECT e.id, e.name, e.key, count(m.rowid) FROM entities e "
+        head = reader.q("SELECT e.id, e.name, e.key, count(m.rowid) FROM entities e "
                         "LEFT JOIN memory_entities me ON me.entity_id = e.id "
                         "LEFT JOIN memories m ON m.rowid = me.memory_rowid AND m.status='active' "
                         "WHERE e.id = ? AND e.user_id = ? GROUP BY e.id", [entity_id, uid])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -40,6 +41,15 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
         for v in values:
             if not isinstance(v, (str, int, float, bool)):
                 raise InvalidInput(f"filter {key!r} value must be a scalar or list of scalars")
+            if isinstance(v, int) and not -(2**63) <= v < 2**63:
+                raise InvalidInput(f"filter {key!r} value is outside the 64-bit integer range")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InvalidInput(f"filter {key!r} value must be a finite number")
+            if isinstance(v, str):
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidInput(f"filter {key!r} value is not valid Unicode text") from None
         out[key] = [int(v) if isinstance(v, bool) else v for v in values] if isinstance(value, list) \
             else (int(value) if isinstance(value, bool) else value)
     return out
