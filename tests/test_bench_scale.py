@@ -69,3 +69,17 @@ def test_run_spreads_users_and_measures_scope_zero(tmp_path: Path) -> None:
 def test_run_rejects_bad_sizes(tmp_path: Path, sizes: list[int]) -> None:
     with pytest.raises(ValueError):
         scale.run(lambda: Memory(tmp_path / "x.db", embedder=HashingEmbedder()), sizes=sizes)
+
+
+def test_cli_scale_writes_json_and_png(tmp_path) -> None:  # noqa: ANN001
+    from remem.cli import main
+
+    out = tmp_path / "scale.json"
+    assert main(["--embedder", "hashing", "bench", "scale", "--sizes", "50,120",
+                 "--queries", "5", "--batch", "25", "--out", str(out)]) == 0
+    import json
+
+    result = json.loads(out.read_text())
+    assert [p["size"] for p in result["points"]] == [50, 120]
+    png = out.with_suffix(".png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -288,6 +288,11 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
                            progress=Progress("scale"))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
+        if not args.no_plot:
+            from .bench.plot import plot_scale
+
+            png = plot_scale(result, Path(args.out).with_suffix(".png"))
+            print(f"plot: {png}", file=sys.stderr)
     print(scale.format_plain(result) if args.plain else json.dumps(result))
     return 0
 
@@ -398,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch", type=int, default=50, help="turns per add call")
     b.add_argument("--store", help="store file to use (default: a temporary one)")
     b.add_argument("--out", help="also write the JSON result here")
+    b.add_argument("--no-plot", action="store_true",
+                   help="with --out, do not write the PNG plot next to the JSON")
     b.set_defaults(func=cmd_bench_scale)
     from .server import commands as server_commands
 
