@@ -386,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("locomo", parents=[common], help="evidence recall on LoCoMo-format data")
     b.add_argument("data", help="LoCoMo JSON file or folder of them")
     b.add_argument("--limit", type=int, default=100, help="hits asked per question")
-    b.add_argument("--store", help="store file to use (default: a temporary one)")
+    b.add_argument("--store", help="store file or postgresql://... DSN of an empty database "
+                   "(default: a temporary file)")
     b.add_argument("--out", help="also write the JSON result here")
     b.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a search/extract setting, e.g. neighbour_factor=0 or dense=0")
@@ -401,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--users", type=int, default=1, help="spread turns over this many users")
     b.add_argument("--queries", type=int, default=200, help="searches timed at each size")
     b.add_argument("--batch", type=int, default=50, help="turns per add call")
-    b.add_argument("--store", help="store file to use (default: a temporary one)")
+    b.add_argument("--store", help="store file or postgresql://... DSN of an empty database "
+                   "(default: a temporary file)")
     b.add_argument("--out", help="also write the JSON result here")
     b.add_argument("--no-plot", action="store_true",
                    help="with --out, do not write the PNG plot next to the JSON")

@@ -61,6 +61,7 @@ class SearchConfig:
     graph_alpha: float = 0.5  # damping of the second hop in the entity graph
     graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
     graph_hub_min: int = 20
+    graph_seed_max: int = 200  # query entities in more memories than this are hubs anyway
     graph_follow_max: int = 30  # second hop only through entities in at most this many memories
     speaker_boost: float = 1.0  # x fused score for memories by a person the query names
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
@@ -320,7 +321,8 @@ class Memory:
         if not stats:
             return []
         total = self.store.scope_size(scope.user_id)
-        hub = max(self.config.graph_hub_min, int(self.config.graph_hub_share * total))
+        cfg = self.config
+        hub = min(cfg.graph_seed_max, max(cfg.graph_hub_min, int(cfg.graph_hub_share * total)))
         seeds = {stats[k][0]: 1.0 for k in retrieve.query_entities(query, stats)
                  if stats[k][1] <= hub}
         if not seeds:

@@ -42,3 +42,16 @@ def test_tsquery_from_fts_match() -> None:
 def test_redact_hides_the_password() -> None:
     assert redact("postgresql://remem:s3cret@db:5432/remem") == "postgresql://remem:***@db:5432/remem"
     assert redact("postgresql:///remem?host=/tmp") == "postgresql:///remem?host=/tmp"
+
+
+def test_bench_scale_on_postgres(pg_server: Any) -> None:
+    """``remem bench scale --store DSN``: sizes come from the tables themselves."""
+    from remem.bench import scale
+
+    dsn = new_pg_database(pg_server)
+    result = scale.run(lambda: Memory(dsn, embedder=HashingEmbedder()), sizes=[40, 80],
+                       queries=3, batch=20)
+    a, b = result["points"]
+    assert a["wal_bytes"] is None and 0 < a["store_bytes"] <= b["store_bytes"]
+    assert b["bytes_per_memory"] > 0 and b["memories"] >= 80
+    assert "-" in scale.format_plain(result)  # no WAL column value on PostgreSQL

@@ -30,7 +30,7 @@ def env(tmp: Path) -> dict[str, str]:
     return e
 
 
-def remem(tmp: Path, db: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def remem(tmp: Path, db: Path | str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``remem`` CLI on ``db`` (hashing embedder) as a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "remem.cli", "--db", str(db), "--embedder", "hashing", *args],
@@ -38,11 +38,12 @@ def remem(tmp: Path, db: Path, *args: str, stdin: str | None = None) -> subproce
 
 
 class Server:
-    """``remem serve`` in a subprocess; ``url``, ``db``, and ``client(key)``."""
+    """``remem serve`` in a subprocess; ``url``, ``db``, and ``client(key)``. ``db`` is
+    ``tmp/server.db`` unless given (a file path or a ``postgresql://`` DSN)."""
 
-    def __init__(self, tmp: Path, *flags: str) -> None:
+    def __init__(self, tmp: Path, *flags: str, db: Path | str | None = None) -> None:
         self.tmp = tmp
-        self.db = tmp / "server.db"
+        self.db: Path | str = tmp / "server.db" if db is None else db
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.err_path = tmp / f"serve-{self.port}.err"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from remem import HashingEmbedder, ImportFormatError, InvalidInput, Memory, MigrationError, NotFound
-from remem.server.auth import KeyStore, check_tenant
+from remem.server.auth import SQLiteKeyStore, check_tenant
 from remem.server.settings import Settings
 from remem.server.tenancy import Owners, Principal, confine_export, confine_import
 
@@ -42,7 +42,7 @@ def test_tenant_names() -> None:
 
 def test_key_store(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
-    ks = KeyStore(str(db))
+    ks = SQLiteKeyStore(str(db))
     rec, key = ks.create(tenant="acme", name="ci")
     admin, admin_key = ks.create(admin=True)
     assert ks.verify(key) == rec and ks.verify(admin_key) == admin and admin.tenant is None
@@ -67,7 +67,7 @@ def test_key_store(tmp_path: Path) -> None:
         assert c.execute("SELECT value FROM api_keys_meta WHERE key='schema_version'").fetchone() == ("1",)
         c.execute("UPDATE api_keys_meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(MigrationError):
-        KeyStore(str(db))
+        SQLiteKeyStore(str(db))
 
 
 def test_confine_import_and_export(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RememError
 from . import metrics
 
 
@@ -194,9 +194,17 @@ def synthetic_queries(n: int, seed: int) -> list[str]:
     return [_fill(rng.choice(TEMPLATES), rng) for _ in range(n)]
 
 
-def store_bytes(mem: Any) -> tuple[int, int]:
-    """(database file, WAL file) bytes on disk; zeros for in-memory stores."""
-    path = str(getattr(getattr(mem, "store", None), "path", ":memory:"))
+def store_bytes(mem: Any) -> tuple[int | None, int | None]:
+    """(database file, WAL file) bytes on disk; zeros for in-memory stores. A store that
+    reports its own size (PostgreSQL: tables with their indexes and TOAST) gives
+    (that size, None); one that cannot be measured gives (None, None)."""
+    store = getattr(mem, "store", None)
+    if hasattr(store, "size_bytes"):
+        try:
+            return store.size_bytes(), None
+        except RememError:
+            return None, None
+    path = str(getattr(store, "path", ":memory:"))
     if path == ":memory:":
         return 0, 0
     db, wal = (os.path.getsize(p) if os.path.exists(p) else 0 for p in (path, path + "-wal"))
@@ -268,7 +276,7 @@ def run(
             scope_mem = mem.count(user_id=user_ids[0])
             all_mem = sum(mem.count(user_id=u) for u in user_ids)
             db_bytes, wal_bytes = store_bytes(mem)
-            nbytes = db_bytes + wal_bytes
+            nbytes = None if db_bytes is None else db_bytes + (wal_bytes or 0)
             points.append({
                 "size": size, "memories": scope_mem, "total_memories": all_mem,
                 "ingest_turns_per_s": round(added / spent, 1) if spent else None,
@@ -276,7 +284,7 @@ def run(
                 "search_p95_ms": round(metrics.percentile(lat, 95), 2),
                 "search_max_ms": round(max(lat), 2), "store_bytes": nbytes,
                 "wal_bytes": wal_bytes,
-                "bytes_per_memory": round(nbytes / all_mem) if all_mem else None})
+                "bytes_per_memory": round(nbytes / all_mem) if all_mem and nbytes else None})
     finally:
         mem.close()
     config = {"sizes": list(sizes), "users": users, "queries": queries, "batch": batch,

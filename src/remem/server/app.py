@@ -31,7 +31,7 @@ from .. import __version__
 from ..errors import (EmbedderError, ImportFormatError, InvalidInput, NotFound, RememError,
                       StoreError)
 from . import models as M, ui_routes
-from .auth import KeyStore, check_tenant
+from .auth import KeyStore, check_tenant, key_store_for
 from .settings import Settings
 from .tenancy import Owners, Principal
 
@@ -175,13 +175,13 @@ def _replay(first: dict[str, Any], receive: Callable[[], Awaitable[Any]]) -> Any
 def create_app(memory: "Memory", settings: Settings | None = None, *,
                keys: KeyStore | None = None) -> FastAPI:
     """The ASGI app serving ``memory``. With ``settings.auth`` (the default) every memory
-    route needs a tenant API key from ``keys`` (default: the ``api_keys`` table in the
-    store's file). The caller keeps ownership of ``memory``; the app closes only what it
+    route needs a tenant API key from ``keys`` (default: the ``api_keys`` table next to the
+    store: in its SQLite file, or in its PostgreSQL database). The caller keeps ownership of ``memory``; the app closes only what it
     opened."""
     settings = settings or Settings()
     own_keys = keys is None and settings.auth
     if own_keys:
-        keys = KeyStore(str(getattr(memory.store, "path", ":memory:")))
+        keys = key_store_for(memory.store)
     owners = Owners(memory)
     mcp_app = None
     if settings.mcp:

@@ -1,11 +1,17 @@
-"""API keys: creation, listing, revocation and verification. Pure sqlite3, no framework.
+"""API keys: creation, listing, revocation and verification. No framework.
 
-Keys live in their own small table, ``api_keys``, inside the store's SQLite file (opened
-through a separate connection in WAL mode, so ``remem keys ...`` works while a server
-runs and a revocation takes effect on the next request). The store's own schema and
-migrations are untouched: this module creates its tables with ``CREATE TABLE IF NOT
-EXISTS`` and records its own schema version in ``api_keys_meta``. Exports of the store
-never include keys.
+``KeyStore`` is the seam the server uses; ``open_key_store(target)`` picks the
+implementation from where the memory store lives:
+
+* ``SQLiteKeyStore``: the table ``api_keys`` inside the store's SQLite file (its own
+  connection in WAL mode, so ``remem keys ...`` works while a server runs).
+* ``PostgresKeyStore``: the table ``api_keys`` in the store's PostgreSQL database (its own
+  small connection pool), shared by every ``remem serve`` worker on that database.
+
+Either way a revocation takes effect on the next request (nothing is cached), the store's
+own schema and migrations are untouched (this module creates its tables with ``CREATE
+TABLE IF NOT EXISTS`` and records its own schema version in ``api_keys_meta``), and
+exports and ``remem copy`` of the store never include keys.
 
 A key is ``rmk_<id>_<secret>``: ``id`` (12 hex chars) names the key in listings and
 revocations; the secret is 256 random bits. Only ``sha256(key)`` is stored, so a key is
@@ -22,7 +28,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import InvalidInput, MigrationError, NotFound, StoreError
 
@@ -30,7 +36,7 @@ TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KEY_RE = re.compile(r"rmk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 SCHEMA_VERSION = 1
 
-_SCHEMA = (
+_SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS api_keys_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS api_keys (
         id          TEXT PRIMARY KEY,
@@ -44,6 +50,9 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys(tenant)",
 )
+# the same table on PostgreSQL (times as double precision: REAL is 4 bytes there)
+_PG_SCHEMA = tuple(stmt.replace("REAL", "DOUBLE PRECISION") for stmt in _SQLITE_SCHEMA)
+_PG_LOCK_KEY = 0x72656D656D + 7  # advisory lock: workers starting at once migrate in turn
 
 
 def check_tenant(tenant: Any) -> str:
@@ -85,53 +94,45 @@ def _row(r: tuple[Any, ...]) -> ApiKey:
     return ApiKey(r[0], r[1], bool(r[2]), r[3], r[4], r[5])
 
 
-class KeyStore:
-    """The ``api_keys`` table of one store file. Safe to share between threads."""
+class KeyStore(Protocol):
+    """Where API keys live. Implementations are safe to share between threads."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open key table in {path}: {exc}") from exc
+    def create(self, *, tenant: str | None = None, admin: bool = False,
+               name: str | None = None) -> tuple[ApiKey, str]: ...
 
-    def _migrate(self) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in _SCHEMA:
-                db.execute(stmt)
-            row = db.execute("SELECT value FROM api_keys_meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO api_keys_meta(key, value) VALUES ('schema_version', ?)",
-                           (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise MigrationError(f"api_keys schema version {row[0]} is newer than this "
-                                     f"remem supports ({SCHEMA_VERSION}); upgrade remem")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def list(self, tenant: str | None = None) -> list[ApiKey]: ...
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def get(self, key_id: str) -> ApiKey: ...
+
+    def revoke(self, key_id: str) -> ApiKey: ...
+
+    def verify(self, key: str) -> ApiKey | None: ...
+
+    def close(self) -> None: ...
+
+
+def is_dsn(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def open_key_store(target: str) -> KeyStore:
+    """The key store next to the memory store at ``target``: a PostgreSQL DSN, or an
+    SQLite file path."""
+    return PostgresKeyStore(target) if is_dsn(target) else SQLiteKeyStore(target)
+
+
+def key_store_for(store: Any) -> KeyStore:
+    """The key store next to an open memory store (``PostgresStore`` keeps its DSN)."""
+    dsn = getattr(store, "dsn", None)
+    return open_key_store(dsn if isinstance(dsn, str) else str(getattr(store, "path", ":memory:")))
+
+
+class _SqlKeyStore:
+    """The key logic, over ``_q`` (SQL with ``?`` placeholders) of a subclass."""
 
     def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"key table query failed: {exc}") from exc
+        raise NotImplementedError
 
-    # -- API ------------------------------------------------------------------------
     def create(self, *, tenant: str | None = None, admin: bool = False,
                name: str | None = None) -> tuple[ApiKey, str]:
         """A new key for ``tenant`` (or an admin key). Returns the record and the key
@@ -180,3 +181,107 @@ class KeyStore:
         rows = self._q(f"SELECT {_COLS} FROM api_keys WHERE hash=? AND revoked_at IS NULL",
                        (hash_key(key),))
         return _row(rows[0]) if rows else None
+
+
+def _check_version(row: tuple[Any, ...] | None) -> bool:
+    """Whether the version row must be written; refuses a newer key schema."""
+    if row is not None and int(row[0]) > SCHEMA_VERSION:
+        raise MigrationError(f"api_keys schema version {row[0]} is newer than this "
+                             f"remem supports ({SCHEMA_VERSION}); upgrade remem")
+    return row is None
+
+
+class SQLiteKeyStore(_SqlKeyStore):
+    """The ``api_keys`` table of one SQLite store file."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open key table in {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SQLITE_SCHEMA:
+                db.execute(stmt)
+            row = db.execute("SELECT value FROM api_keys_meta WHERE key='schema_version'").fetchone()
+            if _check_version(row):
+                db.execute("INSERT INTO api_keys_meta(key, value) VALUES ('schema_version', ?)",
+                           (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"key table query failed: {exc}") from exc
+
+
+class PostgresKeyStore(_SqlKeyStore):
+    """The ``api_keys`` table of a PostgreSQL database (the memory store's), through a
+    small pool of its own; every worker on the database sees every key at once."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 4, timeout: float = 30.0) -> None:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:
+            raise StoreError("API keys on PostgreSQL need the postgres extra: "
+                             "pip install 'remem[postgres]'") from exc
+        from ..store.postgres import redact
+
+        self._pg = psycopg
+        self.path = redact(dsn)
+        self._pool: Any = None
+        try:
+            with psycopg.connect(dsn, connect_timeout=int(timeout)) as conn:
+                self._migrate(conn)
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size),
+                                        timeout=timeout, open=True, name="remem-keys",
+                                        kwargs={"autocommit": True})
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open key table in {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _migrate(conn: Any) -> None:
+        """One transaction under an advisory lock (concurrent ``CREATE TABLE IF NOT
+        EXISTS`` can collide on PostgreSQL)."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+            for stmt in _PG_SCHEMA:
+                conn.execute(stmt)
+            row = conn.execute("SELECT value FROM api_keys_meta "
+                               "WHERE key='schema_version'").fetchone()
+            if _check_version(row):
+                conn.execute("INSERT INTO api_keys_meta(key, value) VALUES ('schema_version', %s)",
+                             (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._pool.connection() as conn:
+                cur = conn.execute(sql.replace("?", "%s"), args)
+                return cur.fetchall() if cur.description is not None else []
+        except self._pg.Error as exc:
+            raise StoreError(f"key table query failed: {exc}") from exc

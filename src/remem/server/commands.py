@@ -29,8 +29,11 @@ def _require_extra() -> None:
 
 
 def _store_path(args: argparse.Namespace) -> str:
+    """The store target: a PostgreSQL DSN as given, or an expanded file path."""
+    from .auth import is_dsn
+
     if args.db:
-        return str(Path(args.db).expanduser())
+        return args.db if is_dsn(args.db) else str(Path(args.db).expanduser())
     from ..memory import default_path
 
     return str(default_path())
@@ -50,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     with _open(args) as memory:
         if settings.auth and memory.store.path == ":memory:":
-            raise InvalidInput("API keys need a store file; use --db PATH (or --no-auth)")
+            raise InvalidInput("API keys need a store file or database; use --db PATH or "
+                               "--db postgresql://... (or --no-auth)")
         app = create_app(memory, settings)
         url = f"http://{settings.host}:{settings.port}"
         print(f"remem serve: {url} (OpenAPI docs at {url}/docs"
@@ -82,13 +86,14 @@ def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from .auth import KeyStore
+    from .auth import is_dsn, open_key_store
 
     path = _store_path(args)
-    if args.keys_command != "create" and not Path(path).exists():
-        raise InvalidInput(f"no store at {path}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ks = KeyStore(path)
+    if not is_dsn(path):
+        if args.keys_command != "create" and not Path(path).exists():
+            raise InvalidInput(f"no store at {path}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ks = open_key_store(path)
     try:
         if args.keys_command == "create":
             rec, secret = ks.create(tenant=args.tenant, admin=args.admin, name=args.name)

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._ingest import MAX_ID_CHARS, check_id
-from ..errors import ImportFormatError, InvalidInput, NotFound, StoreError
+from ..errors import ImportFormatError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from ..memory import Memory
@@ -68,38 +65,21 @@ class Principal:
 
 class Owners:
     """Who owns a memory id or an episode id, including memories that were deleted (whose
-    history remains). The engine exposes live memories (``store.get``) and episodes
-    (``store.episode_context``); the owner of a deleted memory is only in the history
-    table, which this reads through its own read-only connection."""
+    history remains): ``store.memory_owner`` and ``store.episode_context``, on any store
+    that has them (SQLite and PostgreSQL do)."""
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        self._lock = threading.Lock()
-        path = str(getattr(memory.store, "path", ":memory:"))
-        self._db: sqlite3.Connection | None = None
-        if path != ":memory:":
-            self._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                                       timeout=30.0, check_same_thread=False,
-                                       isolation_level=None)
 
     def close(self) -> None:
-        if self._db is not None:
-            with self._lock:
-                self._db.close()
+        """Nothing to release (kept so callers need not know)."""
 
     def memory_owner(self, memory_id: str) -> str | None:
-        rec = self.memory.store.get(memory_id)
-        if rec is not None:
-            return str(rec.scope.user_id)
-        if self._db is None:
-            return None
-        try:
-            with self._lock:
-                row = self._db.execute("SELECT user_id FROM history WHERE memory_id=? "
-                                       "ORDER BY id LIMIT 1", (memory_id,)).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the history of {memory_id!r}: {exc}") from exc
-        return str(row[0]) if row else None
+        owner = getattr(self.memory.store, "memory_owner", None)
+        if owner is not None:
+            return owner(memory_id)  # type: ignore[no-any-return]
+        rec = self.memory.store.get(memory_id)  # a custom store: live memories only
+        return str(rec.scope.user_id) if rec is not None else None
 
     def episode_owner(self, episode_id: str) -> str | None:
         ctx = self.memory.store.episode_context(episode_id)

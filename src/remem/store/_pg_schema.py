@@ -122,6 +122,9 @@ CREATE TABLE vector_indexes (
 """
 
 MIGRATIONS: list[str] = [_M1]
+# every table the migrations create (for sizes; the key store's api_keys is not remem data)
+TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
+          "memory_entities", "vector_indexes")
 
 
 def migrate(conn: Any) -> int:

@@ -52,6 +52,10 @@ class Store(Protocol):
 
     def history(self, memory_id: str) -> list[HistoryEntry]: ...
 
+    def memory_owner(self, memory_id: str) -> str | None:
+        """The user id of a live memory, or of a deleted one (from its history)."""
+        ...
+
     def lexical(
         self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
         keys_weight: float = 0.5,

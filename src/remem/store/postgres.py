@@ -25,6 +25,7 @@ from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _pg_schema
 from ._common import check_filters, from_epoch
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
+from ._inspect import InspectMixin
 from ._pg_transfer import PgTransferMixin
 
 _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HNSW)
@@ -61,7 +62,7 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     return sql, args
 
 
-class PostgresStore(PgTransferMixin):
+class PostgresStore(PgTransferMixin, InspectMixin):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
@@ -76,6 +77,7 @@ class PostgresStore(PgTransferMixin):
         self._pg = psycopg
         self._Jsonb = Jsonb
         self.path = redact(dsn)
+        self.dsn = dsn  # as given (password too): companions such as the server's key store
         self._lock = threading.Lock()
         self._indexed: set[str] = set()
         self._caches: dict[str, dict[str, tuple[int, Any]]] = {
@@ -106,6 +108,10 @@ class PostgresStore(PgTransferMixin):
     def _q(self, sql: Any, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, args).fetchall()
+
+    def _inspect_q(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``_inspect``'s SQLite-dialect SQL: ``?`` placeholders, ``rowid`` columns."""
+        return self._q(sql.replace("?", "%s").replace("rowid", "rid"), args)
 
     def _write(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(conn)`` in one transaction; retried on deadlock / serialization failure."""
@@ -536,6 +542,13 @@ class PostgresStore(PgTransferMixin):
         return self._cached("speakers", user_id, lambda c: [r[0] for r in c.execute(
             "SELECT DISTINCT speaker FROM memories WHERE user_id=%s AND speaker IS NOT NULL "
             "AND status='active'", (user_id,)).fetchall()])
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of remem's tables, with their indexes and TOAST."""
+        return int(self._q(
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "WHERE c.relkind = 'r' AND c.relname = ANY(%s)", (list(_pg_schema.TABLES),))[0][0])
 
     def embed_models(self, user_id: str | None = None) -> dict[str, int]:
         sql, args = "SELECT COALESCE(embed_model, ''), count(*) FROM memories", []

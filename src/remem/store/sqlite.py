@@ -18,6 +18,7 @@ from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
+from ._inspect import InspectMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
 from ._common import check_filters, decode_vector, encode_vector, from_epoch
@@ -34,7 +35,7 @@ class _VectorCache:
     matrix: np.ndarray  # float32, (n, dim)
 
 
-class SQLiteStore(TransferMixin):
+class SQLiteStore(TransferMixin, InspectMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
 
@@ -80,6 +81,10 @@ class SQLiteStore(TransferMixin):
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"store query failed: {exc}") from exc
+
+    def _inspect_q(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._q(sql, args)
 
     def _write(self, fn: Any) -> Any:
         """Run ``fn(db)`` inside one IMMEDIATE transaction (all or nothing)."""
