@@ -60,3 +60,18 @@ def test_delete_all_leaves_no_entity_names_behind(m):
         bob = {r[0] for r in db.execute("SELECT key FROM entities WHERE user_id='bob'")}
     assert names == set()
     assert "oslo" in bob
+
+
+def test_common_terms_are_pruned_only_in_large_indexes(m):
+    for i in range(30):
+        m.add(f"common words everywhere number {i}", user_id="u")
+    m.add("common words and a rare zebra", user_id="u")
+    store = m.store
+    # below the row threshold the query is untouched
+    assert store._prune_terms('"common" OR "zebra"', 0.25, 10_000) == '"common" OR "zebra"'
+    # above it, the term in most rows goes and the rare one stays
+    assert store._prune_terms('"common" OR "zebra"', 0.25, 1) == '"zebra"'
+    # never empty: the rarest term is kept even if all are common
+    assert store._prune_terms('"common" OR "words"', 0.25, 1) in ('"common"', '"words"')
+    hits = m.search("common zebra", user_id="u", limit=3)
+    assert "zebra" in hits[0].text

@@ -52,6 +52,8 @@ class SearchConfig:
 
     candidates: int = 50  # per signal (at least ``limit``)
     keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
+    lexical_max_df: float | None = 0.25  # query terms in more rows than this share are dropped
+    lexical_prune_min_rows: int = 20_000  # ... once the index has at least this many rows
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
     # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
     fusion: str = "convex"  # convex (min-max normalised scores) or rrf (reciprocal rank)
@@ -403,7 +405,10 @@ class Memory:
         raw: dict[str, dict[str, float]] = {}
         if cfg.weights.get("lexical", 1.0):
             match = fts_query(query)
-            lex = self.store.lexical(scope, match, n, allowed, cfg.keys_weight) if match else []
+            lex = (self.store.lexical(scope, match, n, allowed, cfg.keys_weight,
+                                      max_df=cfg.lexical_max_df,
+                                      prune_min_rows=cfg.lexical_prune_min_rows)
+                   if match else [])
             rankings["lexical"] = [i for i, _ in lex]
             raw["lexical"] = dict(lex)
         if cfg.weights.get("dense", 1.0):

@@ -388,9 +388,11 @@ class PostgresStore(PgTransferMixin, InspectMixin):
         return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
 
     def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
-                keys_weight: float = 0.5) -> list[tuple[str, float]]:
+                keys_weight: float = 0.5, max_df: float | None = None,
+                prune_min_rows: int = 2000) -> list[tuple[str, float]]:
         """``ts_rank`` (length-normalised) over text (weight A, 1.0) and expanded keys
-        (weight B, ``keys_weight``) within the scope; higher is better."""
+        (weight B, ``keys_weight``) within the scope; higher is better. (``max_df`` term
+        pruning is not applied here: the GIN index already skips stopwords.)"""
         tsq = tsquery_from_match(match)
         if tsq is None:
             return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -56,6 +57,8 @@ class SQLiteStore(TransferMixin, InspectMixin):
         self._entities: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
+        self._df: dict[str, int] = {}  # term -> rows matching it (for query pruning)
+        self._df_rows = 0
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -353,10 +356,16 @@ class SQLiteStore(TransferMixin, InspectMixin):
             return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
 
     def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
-                keys_weight: float = 0.5) -> list[tuple[str, float]]:
+                keys_weight: float = 0.5, max_df: float | None = None,
+                prune_min_rows: int = 2000) -> list[tuple[str, float]]:
         """BM25 over text and expanded keys, best first. The scope is part of the FTS5
         expression, so only the scope's rows are matched and ranked; the join to memories
-        happens for the top rows only."""
+        happens for the top rows only. With ``max_df``, in an index of at least
+        ``prune_min_rows`` rows, terms in more than that share of rows are left out of the
+        query (they add little to BM25 but make it score most of the index); the rarest
+        term always stays."""
+        if max_df is not None:
+            match = self._prune_terms(match, max_df, prune_min_rows)
         expr = f"{scope_match(scope)} AND {{text keys}}:({match})"
         inner = ("SELECT rowid, bm25(memories_fts, 0.0, 1.0, ?) AS s FROM memories_fts "
                  "WHERE memories_fts MATCH ? ORDER BY s")
@@ -371,6 +380,31 @@ class SQLiteStore(TransferMixin, InspectMixin):
             rows = self._q(sql, params)
         hits = [(r[0], -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
         return hits[:limit]
+
+    def _prune_terms(self, match: str, max_df: float, min_rows: int) -> str:
+        terms = re.findall(r'"([^"]*)"', match)
+        if len(terms) < 2:
+            return match
+        with self._lock:
+            total = int(self._q("SELECT coalesce(max(rowid), 0) FROM memories")[0][0])
+            if total < min_rows:
+                return match
+            if total > self._df_rows * 1.1 or total < self._df_rows:
+                self._df.clear()
+                self._df_rows = total
+            dfs = {}
+            for t in terms:
+                if t not in self._df:
+                    if len(self._df) > 50_000:
+                        self._df.clear()
+                    self._df[t] = int(self._q(
+                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                        (f'{{text keys}}:"{t}"',))[0][0])
+                dfs[t] = self._df[t]
+        keep = [t for t in terms if dfs[t] <= max_df * total]
+        if not keep:
+            keep = [min(terms, key=lambda t: dfs[t])]
+        return " OR ".join(f'"{t}"' for t in keep)
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:
