@@ -121,7 +121,10 @@ def test_two_workers_one_database(pg_server: Any, tmp_path: Path) -> None:
     servers: list[Server] = []
     for i in range(2):
         (tmp_path / f"w{i}").mkdir()
-        servers.append(Server(tmp_path / f"w{i}", db=dsn))
+    servers.append(Server(tmp_path / "w0", db=dsn))
+    # the second worker names the database with `serve --store DSN` (its --db is a file
+    # path that is never created: --store wins)
+    servers.append(Server(tmp_path / "w1", "--store", dsn, db=tmp_path / "w1" / "unused.db"))
     try:
         http = [s.client(key) for s in servers]
         clients = [Client(n, f"u{n % USERS}") for n in range(CLIENTS)]

@@ -40,6 +40,8 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.store:  # `remem serve --store DSN` is the same as `remem --db DSN serve`
+        args.db = args.store
     settings = Settings(
         host=args.host, port=args.port, auth=not args.no_auth,
         max_body_bytes=args.max_body_bytes, max_import_bytes=args.max_import_bytes,
@@ -130,6 +132,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     sp = sub.add_parser("serve", help="run the REST API (OpenAPI at /docs, MCP at /mcp)", **top)
     sp.add_argument("--host", default=_DEFAULTS.host, help="address to bind (default 127.0.0.1)")
     sp.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default 8420)")
+    sp.add_argument("--store", metavar="PATH_OR_DSN",
+                    help="the store: a SQLite file or postgresql://... (same as --db)")
     sp.add_argument("--no-auth", action="store_true",
                     help="no API keys: one implicit tenant, for local single-user use ONLY")
     sp.add_argument("--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes,
