@@ -25,7 +25,7 @@ from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError
 from . import packing, retrieve
 from ._timeparse import query_ranges
-from .fusion import convex, rrf
+from .fusion import convex, order, rrf
 from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, SearchResult
@@ -317,6 +317,15 @@ class Memory:
         return self.store.delete_scope(_scope(user_id, agent_id, session_id))
 
     # -- reads ----------------------------------------------------------------------
+    def _settle(self, parts: retrieve.Parts, records: dict[str, MemoryRecord],
+                scope: Scope) -> retrieve.Parts:
+        """Fetch the records of ids that joined the ranking (into ``records``) and keep
+        only live memories inside the scope."""
+        missing = [d for d in parts if d not in records]
+        if missing:
+            records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
+        return {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
+
     def _graph_ranking(self, scope: Scope, query: str, n: int) -> list[str]:
         """Memories reached from the query's entities over the co-mention graph."""
         stats = self.store.entity_stats(scope.user_id)
@@ -424,8 +433,8 @@ class Memory:
             parts = convex({k: raw[k] for k in rankings}, cfg.weights)
         else:
             parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        records = {m.id: m for m in self.store.fetch(list(parts), scope.user_id)}
-        parts = {d: p for d, p in parts.items() if d in records}
+        records: dict[str, MemoryRecord] = {}
+        parts = self._settle(parts, records, scope)
         if cfg.segment_credit or not cfg.segment_hits:
             segs = [d for d in parts if records[d].type == "segment"]
             if segs and (filters is None or "type" not in filters):
@@ -433,10 +442,7 @@ class Memory:
                 members = {d: [eps[e] for e in records[d].episode_ids if e in eps] for d in segs}
                 parts = retrieve.credit_members(parts, members, cfg.segment_credit,
                                                 keep=cfg.segment_hits)
-                missing = [d for d in parts if d not in records]
-                records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
-                parts = {d: p for d, p in parts.items()
-                         if d in records and _in_scope(records[d], scope)}
+                parts = self._settle(parts, records, scope)
         if allowed is not None:  # graph and segment credit may reach outside the filter
             parts = {d: p for d, p in parts.items() if d in allowed}
         if cfg.question_penalty:
@@ -454,15 +460,13 @@ class Memory:
                           for d in parts}
                 parts = retrieve.boost_time(parts, inside, cfg.time_boost)
         if cfg.neighbour_factor:
-            top = [d for d, _ in retrieve.rank(parts)[: cfg.neighbour_hits]]
+            top = [d for d, _ in order(parts)[: cfg.neighbour_hits]]
             nbs = self.store.neighbours(top, cfg.neighbour_window)
             if allowed is not None:
                 nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
             parts = retrieve.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
-            missing = [d for d in parts if d not in records]
-            records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
-            parts = {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
-        ranked = retrieve.rank(parts)
+            parts = self._settle(parts, records, scope)
+        ranked = order(parts)
         if cfg.dedupe:
             ranked = retrieve.drop_covered(ranked, {d: records[d].source_ids for d, _ in ranked})
         ranked = ranked[:limit]

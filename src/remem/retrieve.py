@@ -180,11 +180,3 @@ def drop_covered(ranked: Sequence[tuple[str, float]],
         covered.update(src)
         out.append((doc, score))
     return out
-
-
-def rank(parts: Parts) -> list[tuple[str, float]]:
-    scored = [(doc, total(p)) for doc, p in parts.items()]
-    scored.sort(key=lambda x: (-x[1], x[0]))
-    return scored
-
-

@@ -551,10 +551,3 @@ class PostgresStore(PgTransferMixin, InspectMixin):
             "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
             "WHERE c.relkind = 'r' AND c.relname = ANY(%s)", (list(_pg_schema.TABLES),))[0][0])
-
-    def embed_models(self, user_id: str | None = None) -> dict[str, int]:
-        sql, args = "SELECT COALESCE(embed_model, ''), count(*) FROM memories", []
-        if user_id is not None:
-            sql += " WHERE user_id=%s"
-            args.append(user_id)
-        return {r[0]: r[1] for r in self._q(sql + " GROUP BY 1", args)}

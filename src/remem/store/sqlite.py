@@ -596,12 +596,3 @@ class SQLiteStore(TransferMixin, InspectMixin):
                 "AND status='active'", (user_id,))]
             self._speakers[user_id] = (version, names)
             return names
-
-    def embed_models(self, user_id: str | None = None) -> dict[str, int]:
-        sql = "SELECT COALESCE(embed_model, ''), count(*) FROM memories"
-        args: list[Any] = []
-        if user_id is not None:
-            sql += " WHERE user_id=?"
-            args.append(user_id)
-        with self._lock:
-            return {r[0]: r[1] for r in self._q(sql + " GROUP BY 1", args)}
