@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from datetime import datetime, timezone
@@ -10,6 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import InvalidInput
+from ..types import MemoryRecord
 
 _FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
@@ -20,6 +22,24 @@ def encode_vector(v: np.ndarray) -> bytes:
 
 def decode_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+
+
+def memory_export(m: MemoryRecord, *, valid_from: float | None, valid_to: float | None,
+                  access_count: int, last_access: float | None, embedding: bytes | None,
+                  embed_model: str | None) -> dict[str, Any]:
+    """One memory as an export record (the JSONL ``memory`` row), for every store."""
+    return {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
+            "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
+            "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
+            "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
+            "created_at": m.created_at, "updated_at": m.updated_at,
+            "event_time": m.event_time, "importance": m.importance,
+            "metadata": dict(m.metadata), "status": m.status,
+            "dates": [list(d) for d in m.dates], "entities": list(m.entities),
+            "valid_from": valid_from, "valid_to": valid_to, "access_count": access_count,
+            "last_access": last_access,
+            "embedding": base64.b64encode(embedding).decode() if embedding is not None else None,
+            "embed_model": embed_model}
 
 
 def from_epoch(t: float) -> datetime:

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..types import MemoryRecord, Scope
-from ._common import decode_vector, encode_vector
+from ._common import decode_vector, encode_vector, memory_export
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
 
 _PAGE = 1000  # export page size
@@ -51,20 +51,10 @@ class PgTransferMixin:
                 f"SELECT rid, {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
                 "embedding::text, embed_model FROM memories WHERE rid > {after}"
                 f"{cond} ORDER BY rid LIMIT %s", args):
-            m = _row_to_memory(r[1:])
             emb = encode_vector(np.array(json.loads(r[23]), np.float32)) if r[23] is not None else None
-            yield {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
-                   "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
-                   "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
-                   "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
-                   "created_at": m.created_at, "updated_at": m.updated_at,
-                   "event_time": m.event_time, "importance": m.importance,
-                   "metadata": dict(m.metadata), "status": m.status,
-                   "dates": [list(d) for d in m.dates], "entities": list(m.entities),
-                   "valid_from": r[19], "valid_to": r[20], "access_count": r[21],
-                   "last_access": r[22],
-                   "embedding": base64.b64encode(emb).decode() if emb is not None else None,
-                   "embed_model": r[24]}
+            yield memory_export(_row_to_memory(r[1:]), valid_from=r[19], valid_to=r[20],
+                                access_count=r[21], last_access=r[22], embedding=emb,
+                                embed_model=r[24])
         for r in self._pages(
                 "SELECT id, memory_id, user_id, event, old_text, new_text, at, actor FROM history "
                 "WHERE id > {after}" f"{cond} ORDER BY id LIMIT %s", args):

@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any, Iterator, Sequence
 
 from ..types import MemoryRecord, Scope
+from ._common import memory_export
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
 
 
@@ -39,19 +40,9 @@ class TransferMixin:
                    "content": r[7], "timestamp": r[8], "seq": r[9],
                    "metadata": json.loads(r[10]), "created_at": r[11]}
         for r in mems:
-            m = _row_to_memory(r)
-            yield {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
-                   "agent_id": m.scope.agent_id, "session_id": m.scope.session_id,
-                   "text": m.text, "keys": m.keys, "type": m.type, "speaker": m.speaker,
-                   "source_ids": list(m.source_ids), "episode_ids": list(m.episode_ids),
-                   "created_at": m.created_at, "updated_at": m.updated_at,
-                   "event_time": m.event_time, "importance": m.importance,
-                   "metadata": dict(m.metadata), "status": m.status,
-                   "dates": [list(d) for d in m.dates], "entities": list(m.entities),
-                   "valid_from": r[18], "valid_to": r[19], "access_count": r[20],
-                   "last_access": r[21],
-                   "embedding": base64.b64encode(r[22]).decode() if r[22] is not None else None,
-                   "embed_model": r[23]}
+            yield memory_export(_row_to_memory(r), valid_from=r[18], valid_to=r[19],
+                                access_count=r[20], last_access=r[21], embedding=r[22],
+                                embed_model=r[23])
         for r in hist:
             yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
                    "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
