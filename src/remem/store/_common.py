@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import InvalidInput
-from ..types import MemoryRecord
+from ..types import MemoryRecord, Scope
 
 _FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
@@ -40,6 +40,16 @@ def memory_export(m: MemoryRecord, *, valid_from: float | None, valid_to: float 
             "last_access": last_access,
             "embedding": base64.b64encode(embedding).decode() if embedding is not None else None,
             "embed_model": embed_model}
+
+
+def memory_from_export(r: Mapping[str, Any]) -> MemoryRecord:
+    """The inverse of ``memory_export`` (vector and access fields are stored apart)."""
+    return MemoryRecord(
+        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]), text=r["text"],
+        type=r["type"], source_ids=tuple(r["source_ids"]), episode_ids=tuple(r["episode_ids"]),
+        created_at=r["created_at"], updated_at=r["updated_at"], event_time=r["event_time"],
+        speaker=r["speaker"], keys=r["keys"], importance=r["importance"], metadata=r["metadata"],
+        status=r["status"], dates=tuple(tuple(d) for d in r["dates"]), entities=tuple(r["entities"]))
 
 
 def from_epoch(t: float) -> datetime:

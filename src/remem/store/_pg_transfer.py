@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..types import MemoryRecord, Scope
-from ._common import decode_vector, encode_vector, memory_export
+from ._common import decode_vector, encode_vector, memory_export, memory_from_export
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
 
 _PAGE = 1000  # export page size
@@ -72,7 +71,7 @@ class PgTransferMixin:
         def run(conn: Any) -> dict[str, int]:
             stats = {"episodes": 0, "memories": 0, "history": 0, "skipped": 0}
             users: set[str] = set()
-            recs = [_memory_from_export(r) for r in records if r["kind"] == "memory"]
+            recs = [memory_from_export(r) for r in records if r["kind"] == "memory"]
             self._upsert_entities(conn, recs)
             mems = iter(recs)
             for r in records:
@@ -114,12 +113,3 @@ class PgTransferMixin:
             return stats
 
         return self._write(run)
-
-
-def _memory_from_export(r: Mapping[str, Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]), text=r["text"],
-        type=r["type"], source_ids=tuple(r["source_ids"]), episode_ids=tuple(r["episode_ids"]),
-        created_at=r["created_at"], updated_at=r["updated_at"], event_time=r["event_time"],
-        speaker=r["speaker"], keys=r["keys"], importance=r["importance"], metadata=r["metadata"],
-        status=r["status"], dates=tuple(tuple(d) for d in r["dates"]), entities=tuple(r["entities"]))

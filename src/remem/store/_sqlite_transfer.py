@@ -7,8 +7,7 @@ import json
 import sqlite3
 from typing import Any, Iterator, Sequence
 
-from ..types import MemoryRecord, Scope
-from ._common import memory_export
+from ._common import memory_export, memory_from_export
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
 
 
@@ -75,15 +74,7 @@ class TransferMixin:
                     if db.execute("SELECT 1 FROM memories WHERE id=?", (r["id"],)).fetchone():
                         stats["skipped"] += 1
                         continue
-                    rec = MemoryRecord(
-                        id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]),
-                        text=r["text"], type=r["type"], source_ids=tuple(r["source_ids"]),
-                        episode_ids=tuple(r["episode_ids"]), created_at=r["created_at"],
-                        updated_at=r["updated_at"], event_time=r["event_time"],
-                        speaker=r["speaker"], keys=r["keys"], importance=r["importance"],
-                        metadata=r["metadata"], status=r["status"],
-                        dates=tuple(tuple(d) for d in r["dates"]),
-                        entities=tuple(r["entities"]))
+                    rec = memory_from_export(r)
                     blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
                     self._insert_memory(db, rec, blob, r["embed_model"])
                     db.execute(
