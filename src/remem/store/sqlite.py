@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -53,9 +53,9 @@ class SQLiteStore(TransferMixin, InspectMixin):
             self.path = str(p)
         self._lock = threading.RLock()
         self._cache: dict[str, _VectorCache] = {}
-        self._speakers: dict[str, tuple[int, list[str]]] = {}
-        self._entities: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
-        self._sizes: dict[str, tuple[int, int]] = {}
+        self._speakers: dict[str, tuple[int, Any]] = {}  # user -> (version, names)
+        self._entities: dict[str, tuple[int, Any]] = {}  # user -> (version, stats)
+        self._sizes: dict[str, tuple[int, Any]] = {}  # user -> (version, count)
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
         self._df: dict[str, int] = {}  # term -> rows matching it (for query pruning)
         self._df_rows = 0
@@ -302,8 +302,7 @@ class SQLiteStore(TransferMixin, InspectMixin):
         with self._lock:
             cache: dict[str, MemoryRecord] = {}
             if user_id is not None:
-                row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
-                version = row[0][0] if row else 0
+                version = self._version(user_id)
                 hit = self._records.get(user_id)
                 if hit is None or hit[0] != version or len(hit[1]) > 50_000:
                     hit = (version, {})
@@ -513,33 +512,33 @@ class SQLiteStore(TransferMixin, InspectMixin):
                     out[ep] = mid
         return out
 
+    def _version(self, user_id: str) -> int:
+        """The user's scope version (bumped by every write to the user's memories)."""
+        row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
+        return int(row[0][0]) if row else 0
+
+    def _cached(self, cache: dict[str, tuple[int, Any]], user_id: str,
+                compute: Callable[[], Any]) -> Any:
+        """``compute()`` for the user, kept in ``cache`` until the scope version changes."""
+        with self._lock:
+            version = self._version(user_id)
+            hit = cache.get(user_id)
+            if hit is None or hit[0] != version:
+                hit = (version, compute())
+                cache[user_id] = hit
+            return hit[1]
+
     def scope_size(self, user_id: str) -> int:
         """Active memories of a user (cached until the user's scope changes)."""
-        with self._lock:
-            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
-            version = row[0][0] if row else 0
-            hit = self._sizes.get(user_id)
-            if hit and hit[0] == version:
-                return hit[1]
-            n = self.count(Scope(user_id))
-            self._sizes[user_id] = (version, n)
-            return n
+        return int(self._cached(self._sizes, user_id, lambda: self.count(Scope(user_id))))
 
     def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
         """Entity key -> (entity id, number of active memories mentioning it); cached
         until the user's scope changes."""
-        with self._lock:
-            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
-            version = row[0][0] if row else 0
-            hit = self._entities.get(user_id)
-            if hit and hit[0] == version:
-                return hit[1]
-            stats = {k: (i, n) for k, i, n in self._q(
-                "SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
-                "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
-                "WHERE e.user_id=? AND m.status='active' GROUP BY e.id", (user_id,))}
-            self._entities[user_id] = (version, stats)
-            return stats
+        return self._cached(self._entities, user_id, lambda: {k: (i, n) for k, i, n in self._q(
+            "SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
+            "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
+            "WHERE e.user_id=? AND m.status='active' GROUP BY e.id", (user_id,))})
 
     def entity_links(self, scope: Scope, seed_ids: Sequence[int], max_degree: int,
                      limit: int = 2000) -> list[tuple[str, int]]:
@@ -585,14 +584,6 @@ class SQLiteStore(TransferMixin, InspectMixin):
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's memories (cached until the scope changes)."""
-        with self._lock:
-            row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
-            version = row[0][0] if row else 0
-            hit = self._speakers.get(user_id)
-            if hit and hit[0] == version:
-                return hit[1]
-            names = [r[0] for r in self._q(
-                "SELECT DISTINCT speaker FROM memories WHERE user_id=? AND speaker IS NOT NULL "
-                "AND status='active'", (user_id,))]
-            self._speakers[user_id] = (version, names)
-            return names
+        return self._cached(self._speakers, user_id, lambda: [r[0] for r in self._q(
+            "SELECT DISTINCT speaker FROM memories WHERE user_id=? AND speaker IS NOT NULL "
+            "AND status='active'", (user_id,))])
