@@ -4,9 +4,7 @@ completions protocol, with scripted replies (good, broken, slow, failing)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
@@ -14,52 +12,7 @@ import pytest
 from remem import HashingEmbedder, LLMError, Memory
 from remem.llm import OpenAIChat, parse_json
 
-
-class FakeOpenAI:
-    """Serves POST /v1/chat/completions from a script of (status, content, delay)."""
-
-    def __init__(self) -> None:
-        self.script: list[tuple[int, Any, float]] = []
-        self.requests: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "body": body,
-                                      "auth": self.headers.get("Authorization")})
-                status, content, delay = fake.script.pop(0) if fake.script else (200, "{}", 0)
-                time.sleep(delay)
-                if status == 400 and "response_format" not in body:
-                    status = 200  # scripted "no JSON mode" servers accept plain requests
-                if status != 200:
-                    payload = json.dumps({"error": {"message": "scripted"}}).encode()
-                elif isinstance(content, bytes):
-                    payload = content
-                else:
-                    payload = json.dumps({
-                        "model": body["model"],
-                        "choices": [{"message": {"role": "assistant", "content": content}}],
-                        "usage": {"prompt_tokens": 100, "completion_tokens": 10}}).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from fakellm import FakeOpenAI
 
 
 @pytest.fixture()
