@@ -29,8 +29,12 @@ SCHEMAS: dict[str, dict[str, str]] = {
                "access_count": _INT, "last_access": _OPT_NUM, "embedding": _OPT_STR,
                "embed_model": _OPT_STR},
     "history": {"memory_id": _STR, "user_id": _STR, "event": _STR, "old_text": _OPT_STR,
-                "new_text": _OPT_STR, "at": _NUM, "actor": _STR},
+                "new_text": _OPT_STR, "at": _NUM, "actor": _STR, "detail": _DICT},
 }
+# fields added after version 1 was first written: files without them still import
+OPTIONAL: dict[str, dict[str, Any]] = {"memory": {"superseded_by": None},
+                                       "history": {"detail": {}}}
+SCHEMAS["memory"]["superseded_by"] = _OPT_STR
 
 
 def _check(value: Any, kind: str) -> bool:
@@ -95,6 +99,8 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
         if kind not in SCHEMAS:
             raise ImportFormatError(f"unknown record kind {kind!r}", line=n)
         schema = SCHEMAS[kind]
+        for key, default in OPTIONAL.get(kind, {}).items():
+            obj.setdefault(key, default)
         missing = [k for k in schema if k not in obj]
         if missing:
             raise ImportFormatError(f"{kind} record misses field(s): {', '.join(missing)}", line=n)

@@ -65,6 +65,12 @@ class MemoryRecord:
     # resolved time mentions: (first day ISO, last day ISO, label), e.g. "yesterday"
     dates: tuple[tuple[str, str, str], ...] = ()
     entities: tuple[str, ...] = ()  # names mentioned (people, places, things, titles)
+    # lifecycle: valid [valid_from, valid_to); a superseded memory names its successor
+    valid_from: float | None = None
+    valid_to: float | None = None
+    superseded_by: str | None = None
+    access_count: int = 0
+    last_access: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,12 +126,13 @@ class HistoryEntry:
     """One change to a memory: what it was, what it became, when."""
 
     memory_id: str
-    event: str  # ADD | UPDATE | DELETE | IMPORT
+    event: str  # ADD | UPDATE | DELETE | MERGE | SUPERSEDE | ARCHIVE | RESTORE
     old_text: str | None
     new_text: str | None
     at: datetime
     actor: str = "api"
     user_id: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"into": id}
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ def decode_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
 
 
-def memory_export(m: MemoryRecord, *, valid_from: float | None, valid_to: float | None,
-                  access_count: int, last_access: float | None, embedding: bytes | None,
+def memory_export(m: MemoryRecord, *, embedding: bytes | None,
                   embed_model: str | None) -> dict[str, Any]:
     """One memory as an export record (the JSONL ``memory`` row), for every store."""
     return {"kind": "memory", "id": m.id, "user_id": m.scope.user_id,
@@ -36,20 +35,23 @@ def memory_export(m: MemoryRecord, *, valid_from: float | None, valid_to: float 
             "event_time": m.event_time, "importance": m.importance,
             "metadata": dict(m.metadata), "status": m.status,
             "dates": [list(d) for d in m.dates], "entities": list(m.entities),
-            "valid_from": valid_from, "valid_to": valid_to, "access_count": access_count,
-            "last_access": last_access,
+            "valid_from": m.valid_from, "valid_to": m.valid_to,
+            "superseded_by": m.superseded_by, "access_count": m.access_count,
+            "last_access": m.last_access,
             "embedding": base64.b64encode(embedding).decode() if embedding is not None else None,
             "embed_model": embed_model}
 
 
 def memory_from_export(r: Mapping[str, Any]) -> MemoryRecord:
-    """The inverse of ``memory_export`` (vector and access fields are stored apart)."""
+    """The inverse of ``memory_export`` (the vector is stored apart)."""
     return MemoryRecord(
         id=r["id"], scope=Scope(r["user_id"], r["agent_id"], r["session_id"]), text=r["text"],
         type=r["type"], source_ids=tuple(r["source_ids"]), episode_ids=tuple(r["episode_ids"]),
         created_at=r["created_at"], updated_at=r["updated_at"], event_time=r["event_time"],
         speaker=r["speaker"], keys=r["keys"], importance=r["importance"], metadata=r["metadata"],
-        status=r["status"], dates=tuple(tuple(d) for d in r["dates"]), entities=tuple(r["entities"]))
+        status=r["status"], dates=tuple(tuple(d) for d in r["dates"]), entities=tuple(r["entities"]),
+        valid_from=r["valid_from"], valid_to=r["valid_to"], superseded_by=r["superseded_by"],
+        access_count=r["access_count"], last_access=r["last_access"])
 
 
 def from_epoch(t: float) -> datetime:

@@ -121,7 +121,13 @@ CREATE TABLE vector_indexes (
 );
 """
 
-MIGRATIONS: list[str] = [_M1]
+# lifecycle: a superseded memory names its successor; history entries carry details
+_M2 = """
+ALTER TABLE memories ADD COLUMN superseded_by TEXT;
+ALTER TABLE history ADD COLUMN detail JSONB NOT NULL DEFAULT '{}';
+"""
+
+MIGRATIONS: list[str] = [_M1, _M2]
 # every table the migrations create (for sizes; the key store's api_keys is not remem data)
 TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
           "memory_entities", "vector_indexes")

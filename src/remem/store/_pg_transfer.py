@@ -47,18 +47,18 @@ class PgTransferMixin:
                    "content": r[8], "timestamp": r[9], "seq": r[10], "metadata": r[11],
                    "created_at": r[12]}
         for r in self._pages(
-                f"SELECT rid, {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
+                f"SELECT rid, {_MEMORY_COLS}, "
                 "embedding::text, embed_model FROM memories WHERE rid > {after}"
                 f"{cond} ORDER BY rid LIMIT %s", args):
-            emb = encode_vector(np.array(json.loads(r[23]), np.float32)) if r[23] is not None else None
-            yield memory_export(_row_to_memory(r[1:]), valid_from=r[19], valid_to=r[20],
-                                access_count=r[21], last_access=r[22], embedding=emb,
-                                embed_model=r[24])
+            emb = encode_vector(np.array(json.loads(r[24]), np.float32)) if r[24] is not None else None
+            yield memory_export(_row_to_memory(r[1:24]), embedding=emb, embed_model=r[25])
         for r in self._pages(
-                "SELECT id, memory_id, user_id, event, old_text, new_text, at, actor FROM history "
+                "SELECT id, memory_id, user_id, event, old_text, new_text, at, actor, detail "
+                "FROM history "
                 "WHERE id > {after}" f"{cond} ORDER BY id LIMIT %s", args):
             yield {"kind": "history", "memory_id": r[1], "user_id": r[2], "event": r[3],
-                   "old_text": r[4], "new_text": r[5], "at": r[6], "actor": r[7]}
+                   "old_text": r[4], "new_text": r[5], "at": r[6], "actor": r[7],
+                   "detail": r[8]}
 
     def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
         """Insert validated export records in one transaction; existing ids are skipped."""
@@ -89,8 +89,7 @@ class PgTransferMixin:
                     rec = next(mems)
                     vec = _vec(decode_vector(base64.b64decode(r["embedding"]))) \
                         if r["embedding"] else None
-                    extra = {k: r[k] for k in ("valid_from", "valid_to", "access_count", "last_access")}
-                    if self._insert_memory(conn, rec, vec, r["embed_model"], extra):
+                    if self._insert_memory(conn, rec, vec, r["embed_model"]):
                         users.add(r["user_id"])
                         stats["memories"] += 1
                     else:
@@ -104,10 +103,10 @@ class PgTransferMixin:
                         stats["skipped"] += 1
                         continue
                     conn.execute(
-                        "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor) "
-                        "VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                        "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, "
+                        "actor, detail) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
                         (r["memory_id"], r["user_id"], r["event"], r["old_text"], r["new_text"],
-                         r["at"], r["actor"]))
+                         r["at"], r["actor"], J(r["detail"])))
                     stats["history"] += 1
             self._bump(conn, sorted(users), mutation=True)
             return stats

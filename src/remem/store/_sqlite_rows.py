@@ -10,7 +10,8 @@ from ..types import MemoryRecord, Scope
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
-    "created_at, updated_at, event_time, importance, metadata, status, dates, entities"
+    "created_at, updated_at, event_time, importance, metadata, status, dates, entities, "
+    "valid_from, valid_to, superseded_by, access_count, last_access"
 )
 
 
@@ -54,6 +55,8 @@ def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
         status=row[15],
         dates=tuple(tuple(d) for d in json.loads(row[16])),
         entities=tuple(json.loads(row[17])),
+        valid_from=row[18], valid_to=row[19], superseded_by=row[20], access_count=row[21],
+        last_access=row[22],
     )
 
 

@@ -148,7 +148,20 @@ def _m2_entities(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities]
+def _m3_lifecycle(db: sqlite3.Connection) -> None:
+    """Lifecycle: a superseded memory names its successor; history entries carry details
+    (what a merge joined, what superseded what, why something was archived)."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE memories ADD COLUMN superseded_by TEXT;
+        ALTER TABLE history ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
+                                                           _m3_lifecycle]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -28,23 +28,22 @@ class TransferMixin:
                 "SELECT id, user_id, agent_id, session_id, source_id, role, name, content, "
                 f"timestamp, seq, metadata, created_at FROM episodes {cond} ORDER BY rowid", args)
             mems = self._q(
-                f"SELECT {_MEMORY_COLS}, valid_from, valid_to, access_count, last_access, "
-                f"embedding, embed_model FROM memories {cond} ORDER BY rowid", args)
+                f"SELECT {_MEMORY_COLS}, embedding, embed_model FROM memories {cond} "
+                "ORDER BY rowid", args)
             hist = self._q(
-                "SELECT memory_id, user_id, event, old_text, new_text, at, actor FROM history "
-                f"{cond} ORDER BY id", args)
+                "SELECT memory_id, user_id, event, old_text, new_text, at, actor, detail "
+                f"FROM history {cond} ORDER BY id", args)
         for r in eps:
             yield {"kind": "episode", "id": r[0], "user_id": r[1], "agent_id": r[2] or None,
                    "session_id": r[3] or None, "source_id": r[4], "role": r[5], "name": r[6],
                    "content": r[7], "timestamp": r[8], "seq": r[9],
                    "metadata": json.loads(r[10]), "created_at": r[11]}
         for r in mems:
-            yield memory_export(_row_to_memory(r), valid_from=r[18], valid_to=r[19],
-                                access_count=r[20], last_access=r[21], embedding=r[22],
-                                embed_model=r[23])
+            yield memory_export(_row_to_memory(r), embedding=r[23], embed_model=r[24])
         for r in hist:
             yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
-                   "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6]}
+                   "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6],
+                   "detail": json.loads(r[7])}
 
     def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
         """Insert validated export records in one transaction; existing ids are skipped."""
@@ -77,10 +76,6 @@ class TransferMixin:
                     rec = memory_from_export(r)
                     blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
                     self._insert_memory(db, rec, blob, r["embed_model"])
-                    db.execute(
-                        "UPDATE memories SET valid_from=?, valid_to=?, access_count=?, "
-                        "last_access=? WHERE id=?",
-                        (r["valid_from"], r["valid_to"], r["access_count"], r["last_access"], r["id"]))
                     users.add(r["user_id"])
                     stats["memories"] += 1
                 else:
@@ -94,9 +89,9 @@ class TransferMixin:
                         continue
                     db.execute(
                         "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, "
-                        "actor) VALUES (?,?,?,?,?,?,?)",
+                        "actor, detail) VALUES (?,?,?,?,?,?,?,?)",
                         (r["memory_id"], r["user_id"], r["event"], r["old_text"], r["new_text"],
-                         r["at"], r["actor"]))
+                         r["at"], r["actor"], json.dumps(r["detail"])))
                     stats["history"] += 1
             for u in users:
                 self._bump(db, u, mutation=True)

@@ -62,6 +62,12 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     return sql, args
 
 
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb  # the postgres extra is there once a store exists
+
+    return Jsonb(value)
+
+
 class PostgresStore(PgTransferMixin, InspectMixin):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
@@ -155,10 +161,13 @@ class PostgresStore(PgTransferMixin, InspectMixin):
 
     @staticmethod
     def _history(conn: Any, m_id: str, user_id: str, event: str, old: str | None,
-                 new: str | None, actor: str = "api") -> None:
+                 new: str | None, actor: str = "api",
+                 detail: Mapping[str, Any] | None = None) -> None:
         conn.execute(
-            "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)", (m_id, user_id, event, old, new, time.time(), actor))
+            "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor, detail) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (m_id, user_id, event, old, new, time.time(), actor,
+             _jsonb(dict(detail or {}))))
 
     def _ensure_index(self, model: str, dim: int) -> None:
         """The HNSW index of ``model`` (created once, by whichever worker needs it first)."""
@@ -238,24 +247,24 @@ class PostgresStore(PgTransferMixin, InspectMixin):
             conn.execute("INSERT INTO entities(user_id, key, name) VALUES (%s,%s,%s) "
                          "ON CONFLICT (user_id, key) DO NOTHING", (user_id, key, name))
 
-    def _insert_memory(self, conn: Any, m: MemoryRecord, vec: str | None, model: str | None,
-                       extra: Mapping[str, Any] | None = None) -> bool:
-        s, J, x = m.scope, self._Jsonb, extra or {}
+    def _insert_memory(self, conn: Any, m: MemoryRecord, vec: str | None,
+                       model: str | None) -> bool:
+        s, J = m.scope, self._Jsonb
         row = conn.execute(
             "INSERT INTO memories(id, user_id, agent_id, session_id, text, keys, type, speaker, "
             "source_ids, episode_ids, episode_id, created_at, updated_at, event_time, valid_from, "
             "valid_to, importance, access_count, last_access, metadata, status, content_hash, "
-            "embedding, embed_model, dates, entities) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-            "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s,%s,%s) ON CONFLICT (id) DO NOTHING "
-            "RETURNING rid",
+            "embedding, embed_model, dates, entities, superseded_by) VALUES (%s,%s,%s,%s,%s,%s,"
+            "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector,%s,%s,%s,%s) "
+            "ON CONFLICT (id) DO NOTHING RETURNING rid",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "", m.text, m.keys, m.type,
              m.speaker, J(list(m.source_ids)), J(list(m.episode_ids)),
              m.episode_ids[0] if m.episode_ids else None, m.created_at, m.updated_at,
-             m.event_time, x.get("valid_from", m.event_time), x.get("valid_to"), m.importance,
-             x.get("access_count", 0), x.get("last_access"), J(dict(m.metadata)), m.status,
-             hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(), vec,
+             m.event_time, m.valid_from if m.valid_from is not None else m.event_time,
+             m.valid_to, m.importance, m.access_count, m.last_access, J(dict(m.metadata)),
+             m.status, hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(), vec,
              model if vec is not None else None, J([list(d) for d in m.dates]),
-             J(list(m.entities)))).fetchone()
+             J(list(m.entities)), m.superseded_by)).fetchone()
         if row is None:
             return False
         PostgresStore._link_entities(conn, row[0], m)
@@ -304,7 +313,7 @@ class PostgresStore(PgTransferMixin, InspectMixin):
                  embed_model if vector is not None else None, memory_id))
             self._history(conn, memory_id, old.scope.user_id, "UPDATE", old.text, text)
             self._upsert_entities(conn, [new])
-            self._link_entities(conn, row[18], new)
+            self._link_entities(conn, row[-1], new)
             self._drop_derived(conn, old)
             self._bump(conn, [old.scope.user_id], mutation=True)
             return old
@@ -367,9 +376,10 @@ class PostgresStore(PgTransferMixin, InspectMixin):
         return int(self._q(f"SELECT count(*) FROM memories WHERE {where} AND status='active'", args)[0][0])
 
     def history(self, memory_id: str) -> list[HistoryEntry]:
-        rows = self._q("SELECT memory_id, event, old_text, new_text, at, actor, user_id FROM history "
-                       "WHERE memory_id=%s ORDER BY id", (memory_id,))
-        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5], r[6]) for r in rows]
+        rows = self._q("SELECT memory_id, event, old_text, new_text, at, actor, user_id, detail "
+                       "FROM history WHERE memory_id=%s ORDER BY id", (memory_id,))
+        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5], r[6], r[7])
+                for r in rows]
 
     def filter_ids(self, scope: Scope, filters: Mapping[str, Any]) -> set[str]:
         """Like the SQLite store: ``type``/``speaker`` compare as text; metadata values as

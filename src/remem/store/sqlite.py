@@ -120,11 +120,12 @@ class SQLiteStore(TransferMixin, InspectMixin):
 
     @staticmethod
     def _history(db: sqlite3.Connection, m_id: str, user_id: str, event: str,
-                 old: str | None, new: str | None, actor: str = "api") -> None:
+                 old: str | None, new: str | None, actor: str = "api",
+                 detail: Mapping[str, Any] | None = None) -> None:
         db.execute(
-            "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (m_id, user_id, event, old, new, time.time(), actor),
+            "INSERT INTO history(memory_id, user_id, event, old_text, new_text, at, actor, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (m_id, user_id, event, old, new, time.time(), actor, json.dumps(dict(detail or {}))),
         )
 
     # -- writes ---------------------------------------------------------------------
@@ -188,16 +189,19 @@ class SQLiteStore(TransferMixin, InspectMixin):
             "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
             "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates, "
-            "entities) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "entities, valid_to, superseded_by, access_count, last_access) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "",
              scope_key(s.user_id, s.agent_id, s.session_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
              json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
              m.created_at, m.updated_at, m.event_time,
-             m.event_time, m.importance, json.dumps(dict(m.metadata)), m.status,
+             m.valid_from if m.valid_from is not None else m.event_time, m.importance,
+             json.dumps(dict(m.metadata)), m.status,
              hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
              blob, embed_model if blob is not None else None,
-             json.dumps([list(d) for d in m.dates]), json.dumps(list(m.entities))),
+             json.dumps([list(d) for d in m.dates]), json.dumps(list(m.entities)),
+             m.valid_to, m.superseded_by, m.access_count, m.last_access),
         )
         SQLiteStore._link_entities(db, m)
 
@@ -336,10 +340,11 @@ class SQLiteStore(TransferMixin, InspectMixin):
     def history(self, memory_id: str) -> list[HistoryEntry]:
         with self._lock:
             rows = self._q(
-                "SELECT memory_id, event, old_text, new_text, at, actor, user_id FROM history "
-                "WHERE memory_id=? ORDER BY id", (memory_id,),
+                "SELECT memory_id, event, old_text, new_text, at, actor, user_id, detail "
+                "FROM history WHERE memory_id=? ORDER BY id", (memory_id,),
             )
-        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5], r[6]) for r in rows]
+        return [HistoryEntry(r[0], r[1], r[2], r[3], from_epoch(r[4]), r[5], r[6],
+                             json.loads(r[7])) for r in rows]
 
     def filter_ids(self, scope: Scope, filters: Mapping[str, Any]) -> set[str]:
         where, args = _scope_sql(scope)
