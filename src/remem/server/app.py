@@ -10,6 +10,7 @@ shape ``{"error": {"type": ..., "message": ...}}``:
     NotFound                       404 not_found      (also another tenant's ids)
     body over the cap              413 payload_too_large
     StoreError / EmbedderError     503 store_unavailable / embedder_unavailable
+    chat proxy: upstream failed    502 upstream_error (4xx of the upstream: 400 upstream_rejected)
     other RememError               400 bad_request
     anything else                  500 internal (a bug: logged with its traceback)
 """
@@ -239,6 +240,9 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     from .routes import register
 
     register(app, memory, settings, owners, tenant)
+    from . import proxy
+
+    proxy.register(app, memory, settings, tenant)  # POST /v1/chat/completions (--upstream)
     ui_routes.register(app, memory, settings, owners, tenant)  # the web inspector at /ui
     _key_routes(app, admin)
     _health_routes(app, memory, keys)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, auth=not args.no_auth,
         max_body_bytes=args.max_body_bytes, max_import_bytes=args.max_import_bytes,
         max_messages=args.max_messages, max_limit=args.max_limit, mcp=not args.no_mcp,
-        mcp_user=args.mcp_user, log_level=args.log_level)
+        mcp_user=args.mcp_user, log_level=args.log_level, **_proxy_settings(args))
     _require_extra()
     import uvicorn
 
@@ -62,6 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"remem serve: {url} (OpenAPI docs at {url}/docs"
               f"{', MCP at ' + url + '/mcp' if settings.mcp else ''}); store {memory.store.path}; "
               f"embedder {memory.embedder.name}", file=sys.stderr)
+        if settings.upstream_url:
+            print(f"remem serve: chat proxy at {url}/v1/chat/completions -> "
+                  f"{settings.upstream_url} (model {settings.upstream_model or 'from requests'}, "
+                  f"upstream key {'set' if settings.upstream_key else 'none'})", file=sys.stderr)
         if settings.auth:
             print("remem serve: API keys required (create one: remem keys create --tenant NAME)",
                   file=sys.stderr)
@@ -74,6 +79,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                     access_log=args.access_log)
     return 0
+
+
+def _proxy_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The chat proxy's settings; the upstream key comes from an environment variable
+    (REMEM_UPSTREAM_KEY, or the one --upstream-key-env names), never from a flag."""
+    env_name = args.upstream_key_env or "REMEM_UPSTREAM_KEY"
+    key = os.environ.get(env_name) or None
+    if args.upstream_key_env and key is None:
+        raise InvalidInput(f"--upstream-key-env {env_name}: that environment variable is not set")
+    return {"upstream_url": args.upstream, "upstream_model": args.upstream_model,
+            "upstream_key": key, "upstream_timeout": args.upstream_timeout,
+            "upstream_retries": args.upstream_retries,
+            "proxy_budget_tokens": args.proxy_budget_tokens}
 
 
 def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
@@ -150,6 +168,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     sp.add_argument("--log-level", default=_DEFAULTS.log_level,
                     choices=["critical", "error", "warning", "info", "debug"])
     sp.add_argument("--access-log", action="store_true", help="log every request")
+    px = sp.add_argument_group("chat proxy", "POST /v1/chat/completions: OpenAI-compatible chat "
+                               "that injects the user's memories and records the exchange")
+    px.add_argument("--upstream", metavar="URL",
+                    help="turn the proxy on: the OpenAI-compatible base URL to forward to "
+                         "(e.g. https://api.openai.com/v1, http://localhost:11434/v1)")
+    px.add_argument("--upstream-model", metavar="NAME",
+                    help="the model when a request names none")
+    px.add_argument("--upstream-key-env", metavar="NAME",
+                    help="environment variable holding the upstream API key "
+                         "(default REMEM_UPSTREAM_KEY; unset: no key)")
+    px.add_argument("--upstream-timeout", type=float, default=_DEFAULTS.upstream_timeout,
+                    metavar="SECONDS", help="per upstream attempt (default 60)")
+    px.add_argument("--upstream-retries", type=int, default=_DEFAULTS.upstream_retries,
+                    metavar="N", help="retries after connection errors, timeouts, 429, 5xx (default 2)")
+    px.add_argument("--proxy-budget-tokens", type=int, default=_DEFAULTS.proxy_budget_tokens,
+                    metavar="N", help="memories injected per request, in tokens (default 1000)")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("keys", help="create, list or revoke API keys of remem serve", **top)

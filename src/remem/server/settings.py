@@ -4,7 +4,7 @@ No framework imports here; building a ``Settings`` is free."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import InvalidInput
 
@@ -26,6 +26,13 @@ class Settings:
     mcp: bool = True  # mount the MCP streamable-HTTP transport at /mcp
     mcp_user: str = "default"  # MCP scope when the client sends no X-Remem-User header
     log_level: str = "warning"
+    # the chat proxy at POST /v1/chat/completions (off while upstream_url is None)
+    upstream_url: str | None = None  # an OpenAI-compatible base URL, e.g. http://localhost:11434/v1
+    upstream_model: str | None = None  # the model when a request names none
+    upstream_key: str | None = field(default=None, repr=False)  # sent upstream as a Bearer token
+    upstream_timeout: float = 60.0  # seconds per upstream attempt
+    upstream_retries: int = 2  # extra attempts after connection errors, timeouts, 429 and 5xx
+    proxy_budget_tokens: int = 1000  # memories injected per request, in tokens
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_import_bytes", "max_messages", "max_limit"):
@@ -36,3 +43,20 @@ class Settings:
             raise InvalidInput(f"port must be 0..65535, got {self.port}")
         if self.max_limit > 100_000:
             raise InvalidInput("max_limit must be at most 100000")
+        self._check_proxy()
+
+    def _check_proxy(self) -> None:
+        url = self.upstream_url
+        if url is not None and (not isinstance(url, str)
+                                or not url.startswith(("http://", "https://"))
+                                or len(url.split("://", 1)[1].strip("/")) == 0):
+            raise InvalidInput(f"upstream_url must be an http:// or https:// URL, got {url!r}")
+        t = self.upstream_timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 3600:
+            raise InvalidInput(f"upstream_timeout must be 0 < seconds <= 3600, got {t!r}")
+        r = self.upstream_retries
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 10:
+            raise InvalidInput(f"upstream_retries must be an int 0..10, got {r!r}")
+        b = self.proxy_budget_tokens
+        if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 1_000_000:
+            raise InvalidInput(f"proxy_budget_tokens must be an int 1..1000000, got {b!r}")

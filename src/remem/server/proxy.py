@@ -1,0 +1,255 @@
+"""The optional chat proxy: ``POST /v1/chat/completions``, OpenAI-compatible.
+
+Point an OpenAI client at ``remem serve`` instead of the LLM. For each request the proxy
+
+1. picks the memory user (header ``X-Remem-User``, else the OpenAI ``user`` field) inside
+   the caller's tenant, exactly as the memory routes do (``Principal.inner``);
+2. searches that user's memories with the last user message, packed to
+   ``proxy_budget_tokens``, and injects them as one system message after the caller's
+   own leading system messages;
+3. forwards the request (every field but ``stream``, ``stream_options`` and
+   ``session_id``) to ``upstream_url`` with the server's upstream key, never the caller's;
+4. answers with the upstream's completion, plus ``X-Remem-Memories: N`` (memories
+   injected) and ``X-Remem-Recorded: true|false``;
+5. records the last user message and the reply as two episodes of that user (session:
+   header ``X-Remem-Session`` or the ``session_id`` field). A failed recording is logged;
+   the reply is returned all the same.
+
+Errors: proxy off (no ``--upstream``) 404; ``stream: true``, no user, no user message,
+no model 422; upstream unreachable, 5xx or 429 after retries, a rejected upstream key or
+a malformed reply 502 ``upstream_error``; another 4xx from the upstream 400
+``upstream_rejected``. Nothing is recorded unless the upstream answered.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._ingest import check_id
+from ..errors import InvalidInput
+from . import models as M
+from .app import ApiError
+from .settings import Settings
+from .tenancy import Principal
+
+if TYPE_CHECKING:
+    from ..memory import Memory
+
+log = logging.getLogger("remem.server.proxy")
+
+MEMORY_HEADER = "Relevant memories about the user:"
+QUERY_CHARS = 4000  # the search query: the first this many characters of the user message
+SEARCH_LIMIT = 30  # candidates before packing to the token budget
+_DROPPED = ("stream", "stream_options", "session_id")  # never forwarded upstream
+
+
+class ChatRequest(BaseModel):
+    """An OpenAI chat completion request; fields beyond these are forwarded as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[dict[str, Any]] = Field(min_length=1, description="OpenAI chat messages")
+    model: str | None = Field(None, description="default: the server's --upstream-model")
+    user: str | None = Field(None, description="the memory user (or header X-Remem-User)")
+    session_id: str | None = Field(None, description="session of the recorded exchange "
+                                                     "(or header X-Remem-Session); not forwarded")
+    stream: bool | None = Field(None, description="must be false: streaming is not supported")
+
+
+class UpstreamError(Exception):
+    """The upstream LLM failed; ``status`` and ``type`` are what the caller gets."""
+
+    def __init__(self, message: str, status: int = 502, type_: str = "upstream_error") -> None:
+        super().__init__(message)
+        self.status, self.type = status, type_
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """``POST {url}/chat/completions``, retrying connection errors, timeouts, 429 and 5xx
+    with exponential backoff. Standard library only."""
+
+    url: str
+    key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    retries: int = 2
+    backoff: float = 0.5
+
+    def complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                status, raw = self._post(data)
+            except (http.client.HTTPException, OSError) as exc:  # refused, reset, timeout
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                detail = raw[:300].decode("utf-8", "replace")
+                if status < 300:
+                    return _parse(raw)
+                if status in (401, 403):
+                    raise UpstreamError(f"the upstream rejected this server's credentials (HTTP "
+                                        f"{status}); check the key in REMEM_UPSTREAM_KEY")
+                if 400 <= status < 500 and status != 429:
+                    raise UpstreamError(f"the upstream rejected the request (HTTP {status}): "
+                                        f"{detail}", 400, "upstream_rejected")
+                last = f"HTTP {status}: {detail}"
+            log.warning("chat proxy: upstream attempt %d failed: %s", attempt + 1, last)
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
+        raise UpstreamError(f"the upstream LLM failed after {self.retries + 1} attempt(s): {last}")
+
+    def _post(self, data: bytes) -> tuple[int, bytes]:
+        """One POST; the connection is always closed."""
+        url = urllib.parse.urlsplit(self.url.rstrip("/") + "/chat/completions")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = cls(url.netloc, timeout=self.timeout)
+        try:
+            conn.request("POST", url.path + (f"?{url.query}" if url.query else ""), body=data,
+                         headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise UpstreamError(f"the upstream returned malformed JSON: {exc}") from None
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)
+            and isinstance(choices[0].get("message"), dict)):
+        raise UpstreamError("the upstream returned no choices[0].message: not a chat completion")
+    return payload  # type: ignore[no-any-return]
+
+
+# -- pure helpers --------------------------------------------------------------------
+def message_text(message: Mapping[str, Any], what: str) -> str:
+    """The text of a message: its ``content`` string, or its text parts joined."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content
+                         if isinstance(p, dict) and isinstance(p.get("text"), str))
+    raise InvalidInput(f"{what}.content must be a string or a list of content parts")
+
+
+def last_user_message(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """The text and speaker ``name`` of the last ``user`` message with text."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "user":
+            text = message_text(m, f"messages[{i}]")
+            if text.strip():
+                name = m.get("name")
+                return text, name if isinstance(name, str) and name.strip() else None
+    raise InvalidInput("messages must contain a user message with text (the memory query)")
+
+
+def with_memories(messages: Sequence[dict[str, Any]], context: str) -> list[dict[str, Any]]:
+    """``messages`` with one system message of ``context`` after the leading system (or
+    developer) messages; unchanged when ``context`` is empty."""
+    if not context.strip():
+        return list(messages)
+    at = 0
+    while at < len(messages) and messages[at].get("role") in ("system", "developer"):
+        at += 1
+    note = {"role": "system", "content": f"{MEMORY_HEADER}\n{context}"}
+    return [*messages[:at], note, *messages[at:]]
+
+
+def as_completion(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    """The upstream's completion with the fields every OpenAI client expects."""
+    out = dict(payload)
+    out.setdefault("id", f"chatcmpl-remem-{uuid.uuid4().hex}")
+    out.setdefault("object", "chat.completion")
+    out.setdefault("created", int(time.time()))
+    out.setdefault("model", model)
+    return out
+
+
+# -- the route -----------------------------------------------------------------------
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"model": M.Error} for s in (400, 401, 403, 404, 413, 422, 502, 503)}
+
+
+def register(app: FastAPI, memory: "Memory", settings: Settings,
+             tenant: Callable[..., Principal]) -> None:
+    """Add POST /v1/chat/completions; it answers 404 unless ``settings.upstream_url``."""
+    upstream = Upstream(settings.upstream_url, settings.upstream_key, settings.upstream_timeout,
+                        settings.upstream_retries) if settings.upstream_url else None
+
+    @app.post("/v1/chat/completions", tags=["proxy"], responses=_RESPONSES,
+              summary="OpenAI-compatible chat with the user's memories (needs --upstream)")
+    def chat(body: ChatRequest, request: Request, p: Principal = Depends(tenant)) -> JSONResponse:
+        if upstream is None:
+            raise ApiError(404, "not_found", "the chat proxy is off: start remem serve with "
+                           "--upstream URL (an OpenAI-compatible base URL such as "
+                           "https://api.openai.com/v1; key in REMEM_UPSTREAM_KEY)")
+        if body.stream:
+            raise ApiError(422, "invalid_input", "streaming is not supported by the remem chat "
+                           "proxy yet: send \"stream\": false (or leave it out)")
+        user = request.headers.get("x-remem-user") or body.user
+        if not user:
+            raise ApiError(422, "invalid_input", "no memory user: send the OpenAI \"user\" "
+                           "field or an X-Remem-User header")
+        uid = p.inner(user, "user")
+        session = request.headers.get("x-remem-session") or body.session_id
+        check_id(session, "session_id", required=False)
+        model = body.model or settings.upstream_model
+        if not model:
+            raise ApiError(422, "invalid_input", "no model: send \"model\" (or start remem "
+                           "serve with --upstream-model NAME)")
+        query, name = last_user_message(body.messages)
+
+        hits = memory.search(query[:QUERY_CHARS], user_id=uid, limit=SEARCH_LIMIT,
+                             budget_tokens=settings.proxy_budget_tokens)
+        forward = {k: v for k, v in body.model_dump(exclude_unset=True).items()
+                   if k not in _DROPPED}
+        forward["model"] = model
+        forward["messages"] = with_memories(body.messages, hits.context)
+        try:
+            payload = upstream.complete(forward)
+        except UpstreamError as exc:
+            raise ApiError(exc.status, exc.type, str(exc)) from None
+        reply = payload["choices"][0]["message"].get("content")
+        recorded = _record(memory, uid, session, query, name, reply, model)
+        n = len(hits) if hits.context.strip() else 0
+        return JSONResponse(as_completion(payload, model), headers={
+            "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
+
+
+def _record(memory: "Memory", uid: str, session: str | None, query: str, name: str | None,
+            reply: Any, model: str) -> bool:
+    """Store the exchange as two episodes (one transaction). Only a text reply is recorded:
+    a tool-call step is recorded when its final answer comes. Never raises."""
+    if not isinstance(reply, str) or not reply.strip():
+        return False
+    user_turn: dict[str, Any] = {"role": "user", "content": query}
+    if name is not None:
+        user_turn["name"] = name
+    try:
+        memory.add([user_turn, {"role": "assistant", "content": reply}], user_id=uid,
+                   session_id=session, metadata={"via": "chat-proxy", "model": model[:200]})
+        return True
+    except Exception as exc:  # the reply is already paid for: never lose it
+        log.error("chat proxy: recording the exchange of user %r failed (%s: %s); the reply "
+                  "was returned unrecorded", uid, type(exc).__name__, exc)
+        return False
