@@ -229,7 +229,7 @@ def cmd_bench_locomo(args: argparse.Namespace) -> int:
             return locomo.run(
                 lambda: Memory(path, embedder=embedder, config=search_cfg,
                                extract_config=extract_cfg),
-                convs, limit=args.limit, progress=progress)
+                convs, limit=args.limit, progress=progress, maintain=args.maintain)
 
     if args.tune:
         # ingest once; search-time settings are tried against the same store
@@ -395,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="coordinate-ascent search of retrieval settings on this data")
     b.add_argument("--ablate", action="store_true",
                    help="run with each retrieval mechanism switched off in turn")
+    b.add_argument("--maintain", action="store_true",
+                   help="run `remem maintain` (dedupe, summaries, profiles) before asking")
     b.set_defaults(func=cmd_bench_locomo)
     b = bsub.add_parser("scale", parents=[common], help="ingest rate and search latency vs size")
     b.add_argument("--sizes", default="1000,5000,10000",
@@ -411,10 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .server import commands as server_commands
 
     server_commands.register(sub, common)
-    from . import _cli_copy, _cli_ops
+    from . import _cli_copy, _cli_lifecycle, _cli_ops
 
     _cli_ops.register(sub, common)
     _cli_copy.register(sub, common)
+    _cli_lifecycle.register(sub, common)
     return p
 
 

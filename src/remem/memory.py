@@ -4,20 +4,20 @@ except the documented defaults (SQLite file store, packaged ONNX embedder)."""
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import os
-import tempfile
+import threading
 import time
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _extract, _jsonl, _segment
+from . import _extract, _segment
 from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from ._text import fts_query
@@ -26,11 +26,14 @@ from .errors import EmbedderError, InvalidInput, NotFound, RememError
 from . import packing, retrieve
 from ._timeparse import query_ranges
 from .fusion import convex, order, rrf
+from .config import SearchConfig
+from .lifecycle import SUMMARY_TYPES
 from .retrieve import mentioned_names
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, SearchResult
 
 MAX_LIMIT = 1000
+log = logging.getLogger("remem")
 
 
 def default_path() -> Path | str:
@@ -44,37 +47,6 @@ def default_path() -> Path | str:
     import platformdirs
 
     return platformdirs.user_data_path("remem") / "memory.db"
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Retrieval knobs. ``weights`` are per-signal RRF weights (0 switches a signal off)."""
-
-    candidates: int = 50  # per signal (at least ``limit``)
-    keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
-    lexical_max_df: float | None = 0.25  # query terms in more rows than this share are dropped
-    lexical_prune_min_rows: int = 2_000  # ... once the index has at least this many rows
-    # (pruning at 0.25 from the first row is neutral on LoCoMo dev: R@10 +0.006, R@1000w -0.005)
-    # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
-    # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
-    fusion: str = "convex"  # convex (min-max normalised scores) or rrf (reciprocal rank)
-    rrf_k: float = 5.0
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {"lexical": 1.0, "dense": 0.5, "graph": 0.5})
-    graph_alpha: float = 0.5  # damping of the second hop in the entity graph
-    graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
-    graph_hub_min: int = 20
-    graph_seed_max: int = 200  # query entities in more memories than this are hubs anyway
-    graph_follow_max: int = 30  # second hop only through entities in at most this many memories
-    speaker_boost: float = 1.0  # x fused score for memories by a person the query names
-    time_boost: float = 1.0  # x fused score for memories inside the query's time range
-    neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
-    neighbour_window: int = 1
-    neighbour_hits: int = 5  # how many top hits offer their neighbours
-    question_penalty: float = 0.6  # x fused score taken from turns that only ask a question
-    segment_credit: float = 0.5  # a segment hit lends this x its score to its turns
-    segment_hits: bool = False  # return segments themselves (else they only lend credit)
-    dedupe: bool = True  # drop hits whose source turns better hits already cover
 
 
 @dataclass(frozen=True)
@@ -93,12 +65,17 @@ class MemoryItem:
     updated_at: datetime
     event_time: datetime | None
     metadata: Mapping[str, Any]
+    status: str = "active"  # or "archived" (kept, restorable, not searched)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None  # set when superseded
+    superseded_by: str | None = None
 
     @classmethod
     def from_record(cls, m: MemoryRecord) -> "MemoryItem":
         return cls(m.id, m.text, m.type, m.source_ids, m.scope.user_id, m.scope.agent_id,
                    m.scope.session_id, m.speaker, to_datetime(m.created_at),  # type: ignore[arg-type]
-                   to_datetime(m.updated_at), to_datetime(m.event_time), m.metadata)  # type: ignore[arg-type]
+                   to_datetime(m.updated_at), to_datetime(m.event_time), m.metadata,  # type: ignore[arg-type]
+                   m.status, to_datetime(m.valid_from), to_datetime(m.valid_to), m.superseded_by)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "type": self.type,
@@ -107,7 +84,10 @@ class MemoryItem:
                 "speaker": self.speaker, "created_at": self.created_at.isoformat(),
                 "updated_at": self.updated_at.isoformat(),
                 "event_time": self.event_time.isoformat() if self.event_time else None,
-                "metadata": dict(self.metadata)}
+                "metadata": dict(self.metadata), "status": self.status,
+                "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+                "superseded_by": self.superseded_by}
 
 
 def _scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
@@ -143,6 +123,15 @@ def _in_scope(m: MemoryRecord, scope: Scope) -> bool:
     return (m.scope.user_id == scope.user_id and m.status == "active"
             and (scope.agent_id is None or m.scope.agent_id == scope.agent_id)
             and (scope.session_id is None or m.scope.session_id == scope.session_id))
+
+
+def _valid(m: MemoryRecord, at: float | None, now: float) -> bool:
+    """Current (``at`` None: not superseded by ``now``) or valid at time ``at``."""
+    if at is None:
+        return m.valid_to is None or m.valid_to > now
+    start = m.valid_from if m.valid_from is not None else (
+        m.event_time if m.event_time is not None else m.created_at)
+    return start <= at and (m.valid_to is None or m.valid_to > at)
 
 
 class Memory:
@@ -182,10 +171,34 @@ class Memory:
             else:
                 store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
         self.store = store
+        self._access: dict[str, tuple[int, float]] = {}
+        self._access_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
+        self._flush_access()
         self.store.close()
+
+    def _note_access(self, ids: Sequence[str]) -> None:
+        """Count that searches returned these memories (kept in memory, written in
+        batches: access statistics feed forgetting and are not worth a write per read)."""
+        now = time.time()
+        with self._access_lock:
+            for i in ids:
+                n, _ = self._access.get(i, (0, now))
+                self._access[i] = (n + 1, now)
+            full = len(self._access) >= 256
+        if full:
+            self._flush_access()
+
+    def _flush_access(self) -> None:
+        with self._access_lock:
+            pending, self._access = self._access, {}
+        if pending and hasattr(self.store, "record_access"):
+            try:
+                self.store.record_access(pending)
+            except RememError as exc:  # statistics only: never fail a read for them
+                log.warning("could not record memory accesses: %s", exc)
 
     def __enter__(self) -> "Memory":
         return self
@@ -319,13 +332,15 @@ class Memory:
 
     # -- reads ----------------------------------------------------------------------
     def _settle(self, parts: retrieve.Parts, records: dict[str, MemoryRecord],
-                scope: Scope) -> retrieve.Parts:
+                scope: Scope, at: float | None = None) -> retrieve.Parts:
         """Fetch the records of ids that joined the ranking (into ``records``) and keep
-        only live memories inside the scope."""
+        only live memories inside the scope that are valid (now, or at ``at``)."""
         missing = [d for d in parts if d not in records]
         if missing:
             records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
-        return {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)}
+        now = time.time()
+        return {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)
+                and _valid(records[d], at, now)}
 
     def _graph_ranking(self, scope: Scope, query: str, n: int) -> list[str]:
         """Memories reached from the query's entities over the co-mention graph."""
@@ -389,6 +404,7 @@ class Memory:
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         budget_tokens: int | None = None,
+        as_of: Any = None,
     ) -> SearchResult:
         """Hybrid search in one scope.
 
@@ -397,7 +413,8 @@ class Memory:
         for its time range, and adjacent turns of strong hits may join. Each hit's
         ``explain`` holds every signal's share of its score. The result is a list of hits
         with a ``context`` string; with ``budget_tokens`` the hits are de-duplicated and
-        cut to what fits in that many tokens."""
+        cut to what fits in that many tokens. Superseded memories are left out; with
+        ``as_of`` (datetime, ISO string or epoch) only memories valid at that time count."""
         scope = _scope(user_id, agent_id, session_id)
         query = check_text(query, "query")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -406,6 +423,7 @@ class Memory:
                                           or not isinstance(budget_tokens, int)
                                           or not 1 <= budget_tokens <= 1_000_000):
             raise InvalidInput("budget_tokens must be an int between 1 and 1000000")
+        at = parse_time(as_of, "as_of")
         allowed = self.store.filter_ids(scope, filters) if filters is not None else None
         if allowed is not None and not allowed:
             return SearchResult([], "", budget_tokens)
@@ -428,14 +446,20 @@ class Memory:
             raw["dense"] = dict(dense)
         if cfg.weights.get("graph", 0.0):
             rankings["graph"] = self._graph_ranking(scope, query, n)
+        # candidates that may not be returned leave before fusion, so they do not shift
+        # the score normalisation: out of scope, superseded (or not valid at ``as_of``)
+        records: dict[str, MemoryRecord] = {}
+        ok = self._settle({d: {} for r in rankings.values() for d in r}, records, scope, at)
+        ok = {d: p for d, p in ok.items() if records[d].type not in SUMMARY_TYPES}
+        rankings = {k: [d for d in v if d in ok] for k, v in rankings.items()}
+        raw = {k: {d: s for d, s in v.items() if d in ok} for k, v in raw.items()}
         if cfg.fusion == "convex":
             if "graph" in rankings:  # the graph ranking has no calibrated score: use 1/rank
                 raw["graph"] = {d: 1.0 / (i + 1) for i, d in enumerate(rankings["graph"])}
             parts = convex({k: raw[k] for k in rankings}, cfg.weights)
         else:
             parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        records: dict[str, MemoryRecord] = {}
-        parts = self._settle(parts, records, scope)
+        parts = self._settle(parts, records, scope, at)
         if cfg.segment_credit or not cfg.segment_hits:
             segs = [d for d in parts if records[d].type == "segment"]
             if segs and (filters is None or "type" not in filters):
@@ -443,7 +467,7 @@ class Memory:
                 members = {d: [eps[e] for e in records[d].episode_ids if e in eps] for d in segs}
                 parts = retrieve.credit_members(parts, members, cfg.segment_credit,
                                                 keep=cfg.segment_hits)
-                parts = self._settle(parts, records, scope)
+                parts = self._settle(parts, records, scope, at)
         if allowed is not None:  # graph and segment credit may reach outside the filter
             parts = {d: p for d, p in parts.items() if d in allowed}
         if cfg.question_penalty:
@@ -466,7 +490,7 @@ class Memory:
             if allowed is not None:
                 nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
             parts = retrieve.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
-            parts = self._settle(parts, records, scope)
+            parts = self._settle(parts, records, scope, at)
         ranked = order(parts)
         if cfg.dedupe:
             ranked = retrieve.drop_covered(ranked, {d: records[d].source_ids for d, _ in ranked})
@@ -488,9 +512,68 @@ class Memory:
                 session_id=m.scope.session_id, explain=explain,
                 dates=tuple(d[2] for d in m.dates)))
         if budget_tokens is not None:
-            kept, context = packing.pack(hits, budget_tokens)
-            return SearchResult(kept, context, budget_tokens)
-        return SearchResult(hits, packing.pack(hits, 10**9)[1])
+            hits, context = packing.pack(hits, budget_tokens)
+        else:
+            context = packing.pack(hits, 10**9)[1]
+        self._note_access([h.id for h in hits])
+        return SearchResult(hits, context, budget_tokens)
+
+    # -- lifecycle --------------------------------------------------------------------
+    def archive(self, memory_id: str, *, user_id: str | None = None,
+                reason: str | None = None) -> MemoryItem:
+        """Take a memory out of search without deleting it (``restore`` brings it back).
+        Recorded in ``history`` as ARCHIVE."""
+        self._get_record(memory_id, user_id)
+        if reason is not None:
+            reason = check_text(reason, "reason")
+        self.store.set_status([memory_id], "archived", actor="api", reason=reason)
+        return self.get(memory_id)
+
+    def restore(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
+        """Make an archived memory searchable again (RESTORE in ``history``)."""
+        self._get_record(memory_id, user_id)
+        self.store.set_status([memory_id], "active", actor="api")
+        return self.get(memory_id)
+
+    def supersede(self, old_id: str, new_id: str, *, user_id: str | None = None,
+                  at: Any = None) -> MemoryItem:
+        """Record that ``new_id`` replaces ``old_id`` (from ``at``, default the new
+        memory's time). Both are kept and linked: the old one gets ``valid_to`` and
+        ``superseded_by`` and leaves default search; ``search(as_of=...)`` still finds it
+        for times it was valid. Returns the old memory."""
+        self._get_record(old_id, user_id)
+        self._get_record(new_id, user_id)
+        if self.store.supersede(old_id, new_id, at=parse_time(at, "at"), actor="api") is None:
+            raise NotFound(f"no memory with id {old_id!r} or {new_id!r}")
+        return self.get(old_id)
+
+    def maintain(self, user_id: str | None = None, *, config: Any = None,
+                 now: Any = None) -> Any:
+        """LLM-free maintenance of one user (or all): merge near-duplicates, refresh
+        session summaries and entity profiles, and, with a forget policy in ``config``
+        (``remem.lifecycle.MaintainConfig``), archive what has faded. Every change is in
+        ``history``. Returns a ``MaintainReport``."""
+        from .lifecycle import maintain
+
+        if user_id is not None:
+            check_id(user_id, "user_id")
+        self._flush_access()
+        return maintain(self, user_id, config, parse_time(now, "now"))
+
+    def summaries(self, *, user_id: str, kind: str = "summary",
+                  session_id: str | None = None) -> list[MemoryItem]:
+        """What ``maintain`` wrote for a user, oldest first: ``kind="summary"`` (one per
+        session: its most representative turns) or ``"profile"`` (one per person, place
+        or thing mentioned often: what was said about it). Not ranked by ``search``
+        (measured: ranking them against turns did not raise LoCoMo recall and lowered
+        R@2000w by 0.016), so this is how to read them."""
+        if kind not in SUMMARY_TYPES:
+            raise InvalidInput(f"kind must be one of {', '.join(SUMMARY_TYPES)}")
+        scope = _scope(user_id, None, session_id)
+        ids = self.store.filter_ids(scope, {"type": kind})
+        recs = sorted(self.store.fetch(sorted(ids), scope.user_id),
+                      key=lambda m: (m.event_time or 0, m.id))
+        return [MemoryItem.from_record(m) for m in recs]
 
     def answer(self, question: str, *, user_id: str, llm: Any, agent_id: str | None = None,
                session_id: str | None = None, budget_tokens: int = 1500) -> Any:
@@ -506,35 +589,9 @@ class Memory:
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
         """Write episodes, memories (with vectors) and history as JSON lines. Returns the
         number of records. A path is written atomically (temp file + rename)."""
-        if user_id is not None:
-            check_id(user_id, "user_id")
-        if hasattr(path, "write"):
-            return self._write_export(path, user_id)  # type: ignore[arg-type]
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidInput(f"export path must be a path or a writable file, got {type(path).__name__}")
-        target = Path(path)  # type: ignore[arg-type]
-        if target.is_dir():
-            raise InvalidInput(f"export path {target} is a directory")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".remem-export-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                n = self._write_export(fh, user_id)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return n
+        from ._transfer import export
 
-    def _write_export(self, fh: IO[str], user_id: str | None) -> int:
-        fh.write(json.dumps(_jsonl.header(self.embedder.name, time.time())) + "\n")
-        n = 0
-        for rec in self.store.export_records(user_id):
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            n += 1
-        return n
+        return export(self, path, user_id)
 
     def import_(self, path: str | os.PathLike[str] | IO[str], *,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
@@ -542,32 +599,6 @@ class Memory:
         (reported with its number) imports nothing. Existing ids are skipped. Memories
         embedded by another model are re-embedded with this one (``progress(done, total)``
         is called as they are)."""
-        if hasattr(path, "read"):
-            records = _jsonl.parse_lines(path)  # type: ignore[arg-type]
-        elif not isinstance(path, (str, os.PathLike)):
-            raise InvalidInput(f"import path must be a path or a readable file, got {type(path).__name__}")
-        else:
-            p = Path(path)  # type: ignore[arg-type]
-            if p.is_dir():
-                raise InvalidInput(f"import path {p} is a directory")
-            if not p.exists():
-                raise InvalidInput(f"import file {p} does not exist")
-            try:
-                with p.open(encoding="utf-8") as fh:
-                    records = _jsonl.parse_lines(fh)
-            except UnicodeDecodeError as exc:
-                raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
-        dim_bytes = self.embedder.dim * 2  # float16
-        stale = [r for r in records if r["kind"] == "memory"
-                 and (r["embed_model"] != self.embedder.name or not r["embedding"]
-                      or len(base64.b64decode(r["embedding"])) != dim_bytes)]
-        for start in range(0, len(stale), 256):
-            batch = stale[start : start + 256]
-            vecs = self._embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]
-                                for r in batch])
-            for r, v in zip(batch, vecs):
-                r["embedding"] = base64.b64encode(v.astype(np.float16).tobytes()).decode()
-                r["embed_model"] = self.embedder.name
-            if progress:
-                progress(start + len(batch), len(stale))
-        return self.store.import_records(records)
+        from ._transfer import import_
+
+        return import_(self, path, progress)

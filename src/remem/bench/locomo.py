@@ -190,8 +190,11 @@ def run(
     *,
     limit: int = 100,
     progress: Callable[[int, int], None] | None = None,
+    maintain: bool = False,
 ) -> dict[str, Any]:
-    """Ingest and question every conversation; return the metrics as a dict."""
+    """Ingest and question every conversation; return the metrics as a dict. With
+    ``maintain``, ``Memory.maintain()`` runs between ingest and questions (its report
+    and the memory counts before and after are in the result's ``maintain``)."""
     total_turns = sum(len(s.turns) for c in conversations for s in c.sessions)
     total_steps = total_turns + sum(len(c.questions) for c in conversations)
     done = 0
@@ -205,10 +208,20 @@ def run(
     mem = memory_factory()
     try:
         ingest_s = ingest(mem, conversations, tick)
+        upkeep = None
+        if maintain:
+            users = [user_of(c) for c in conversations]
+            before = sum(mem.count(user_id=u) for u in users)
+            upkeep = mem.maintain().to_dict()
+            upkeep.update(memories_before=before,
+                          memories_after=sum(mem.count(user_id=u) for u in users))
         per_q, latencies = ask(mem, conversations, limit=limit, progress=tick)
     finally:
         mem.close()
-    return summarise(per_q, latencies, total_turns, ingest_s)
+    result = summarise(per_q, latencies, total_turns, ingest_s)
+    if upkeep is not None:
+        result["maintain"] = upkeep
+    return result
 
 
 def summarise(per_q: list[dict[str, Any]], latencies: list[float], turns: int,
@@ -247,4 +260,9 @@ def format_plain(result: dict[str, Any]) -> str:
     s, i = result["search_ms"], result["ingest"]
     lines.append(f"search p50 {s['p50']} ms, p95 {s['p95']} ms over {s['n']} queries; "
                  f"ingest {i['turns']} turns at {i['turns_per_s']} turns/s")
+    if "maintain" in result:
+        m = result["maintain"]
+        lines.append(f"maintain: {m['memories_before']} -> {m['memories_after']} memories "
+                     f"(merged {m['merged']}, summaries {m['summaries']}, profiles "
+                     f"{m['profiles']}) in {m['seconds']} s")
     return "\n".join(lines)

@@ -24,6 +24,11 @@ def decode_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
 
 
+# written by maintenance (``remem.lifecycle``): not ranked by lexical, vector or graph
+# search in any store, so they never shift the statistics turns are ranked by
+UNRANKED_TYPES = ("summary", "profile")
+
+
 def memory_export(m: MemoryRecord, *, embedding: bytes | None,
                   embed_model: str | None) -> dict[str, Any]:
     """One memory as an export record (the JSONL ``memory`` row), for every store."""

@@ -150,15 +150,39 @@ def _m2_entities(db: sqlite3.Connection) -> None:
 
 def _m3_lifecycle(db: sqlite3.Connection) -> None:
     """Lifecycle: a superseded memory names its successor; history entries carry details
-    (what a merge joined, what superseded what, why something was archived)."""
+    (what a merge joined, what superseded what, why something was archived). Summaries
+    and profiles written by maintenance stay out of the lexical index (like the vector
+    search, which skips them): they must not shift the statistics turns are ranked by."""
     _run_script(
         db,
-        """
+        f"""
         ALTER TABLE memories ADD COLUMN superseded_by TEXT;
-        ALTER TABLE history ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE history ADD COLUMN detail TEXT NOT NULL DEFAULT '{{}}';
+        DROP TRIGGER memories_ai;
+        DROP TRIGGER memories_ad;
+        DROP TRIGGER memories_au;
+        CREATE TRIGGER memories_ai AFTER INSERT ON memories
+        WHEN new.type NOT IN {UNINDEXED_TYPES} BEGIN
+            INSERT INTO memories_fts(rowid, scope_key, text, keys)
+            VALUES (new.rowid, new.scope_key, new.text, new.keys);
+        END;
+        CREATE TRIGGER memories_ad AFTER DELETE ON memories
+        WHEN old.type NOT IN {UNINDEXED_TYPES} BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, scope_key, text, keys)
+            VALUES ('delete', old.rowid, old.scope_key, old.text, old.keys);
+        END;
+        CREATE TRIGGER memories_au AFTER UPDATE OF scope_key, text, keys ON memories
+        WHEN old.type NOT IN {UNINDEXED_TYPES} BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, scope_key, text, keys)
+            VALUES ('delete', old.rowid, old.scope_key, old.text, old.keys);
+            INSERT INTO memories_fts(rowid, scope_key, text, keys)
+            VALUES (new.rowid, new.scope_key, new.text, new.keys);
+        END;
         """,
     )
 
+
+UNINDEXED_TYPES = "('summary', 'profile')"  # SQL list; see _m3_lifecycle
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
                                                            _m3_lifecycle]

@@ -22,8 +22,9 @@ class Store(Protocol):
         memories: Sequence[MemoryRecord],
         vectors: np.ndarray | None,
         embed_model: str,
+        actor: str = "api",
     ) -> tuple[list[str], list[str], int]:
-        """Store all in one transaction. Episodes whose caller id is already stored with
+        """Store all in one transaction (history entries name ``actor``). Episodes whose caller id is already stored with
         the same content are skipped with their memories. Returns (episode ids in input
         order, new memory ids, skipped count)."""
         ...
@@ -46,7 +47,8 @@ class Store(Protocol):
         are dropped in the same transaction."""
         ...
 
-    def delete(self, memory_id: str) -> MemoryRecord | None: ...
+    def delete(self, memory_id: str, *, actor: str = "api",
+               detail: Mapping[str, Any] | None = None) -> MemoryRecord | None: ...
 
     def delete_scope(self, scope: Scope) -> int: ...
 
@@ -73,3 +75,21 @@ class Store(Protocol):
     def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]: ...
 
     def close(self) -> None: ...
+
+
+class LifecycleStore(Store, Protocol):
+    """A store that can also archive, merge and supersede (both built-in stores can).
+    Every method is one transaction that writes its history entries too."""
+
+    def set_status(self, memory_ids: Sequence[str], status: str, *, actor: str = "api",
+                   reason: str | None = None) -> list[str]: ...
+
+    def merge(self, keep_id: str, drop_ids: Sequence[str], *,
+              actor: str = "api") -> MemoryRecord | None: ...
+
+    def supersede(self, old_id: str, new_id: str, *, at: float | None = None,
+                  actor: str = "api") -> tuple[MemoryRecord, MemoryRecord] | None: ...
+
+    def record_access(self, accesses: Mapping[str, tuple[int, float]]) -> None: ...
+
+    def user_ids(self) -> list[str]: ...

@@ -23,7 +23,7 @@ from .._entities import normalise as entity_key
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _pg_schema
-from ._common import check_filters, from_epoch
+from ._common import UNRANKED_TYPES, check_filters, from_epoch
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
 from ._inspect import InspectMixin
 from ._pg_transfer import PgTransferMixin
@@ -60,6 +60,11 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
         sql += f" AND {p}session_id = %s"
         args.append(scope.session_id)
     return sql, args
+
+
+# maintenance summaries and profiles are not ranked by lexical or vector search (as in
+# the SQLite store, where they stay out of the FTS index and the vector cache)
+_UNRANKED = "('summary', 'profile')"
 
 
 def _jsonb(value: Any) -> Any:
@@ -194,7 +199,8 @@ class PostgresStore(PgTransferMixin, InspectMixin):
 
     # -- writes ---------------------------------------------------------------------
     def add(self, episodes: Sequence[Episode], memories: Sequence[MemoryRecord],
-            vectors: np.ndarray | None, embed_model: str) -> tuple[list[str], list[str], int]:
+            vectors: np.ndarray | None, embed_model: str,
+            actor: str = "api") -> tuple[list[str], list[str], int]:
         vecs = [_vec(v) for v in vectors] if vectors is not None else [None] * len(memories)
         if vectors is not None and len(vectors):
             self._ensure_index(embed_model, int(vectors.shape[1]))
@@ -230,7 +236,7 @@ class PostgresStore(PgTransferMixin, InspectMixin):
             self._upsert_entities(conn, [m for m, _ in kept])
             for mem, vec in kept:
                 self._insert_memory(conn, mem, vec, embed_model)
-                self._history(conn, mem.id, mem.scope.user_id, "ADD", None, mem.text)
+                self._history(conn, mem.id, mem.scope.user_id, "ADD", None, mem.text, actor)
             self._bump(conn, [e.scope.user_id for e in episodes] + [m.scope.user_id for m in memories],
                        mutation=False)
             return ep_ids, [m.id for m, _ in kept], len(skipped)
@@ -273,6 +279,8 @@ class PostgresStore(PgTransferMixin, InspectMixin):
     @staticmethod
     def _link_entities(conn: Any, rid: int, m: MemoryRecord) -> None:
         conn.execute("DELETE FROM memory_entities WHERE memory_rid=%s", (rid,))
+        if m.type in UNRANKED_TYPES:  # summaries/profiles are not part of the graph
+            return
         keys = sorted({k for n in m.entities if (k := entity_key(n))})
         if keys:
             conn.execute(
@@ -320,14 +328,16 @@ class PostgresStore(PgTransferMixin, InspectMixin):
 
         return self._write(run)
 
-    def delete(self, memory_id: str) -> MemoryRecord | None:
+    def delete(self, memory_id: str, *, actor: str = "api",
+               detail: Mapping[str, Any] | None = None) -> MemoryRecord | None:
         def run(conn: Any) -> MemoryRecord | None:
             row = conn.execute(f"DELETE FROM memories WHERE id=%s RETURNING {_MEMORY_COLS}",
                                (memory_id,)).fetchone()
             if row is None:
                 return None
             old = _row_to_memory(row)
-            self._history(conn, memory_id, old.scope.user_id, "DELETE", old.text, None)
+            self._history(conn, memory_id, old.scope.user_id, "DELETE", old.text, None, actor,
+                          detail)
             self._drop_derived(conn, old)
             self._bump(conn, [old.scope.user_id], mutation=True)
             return old
@@ -408,7 +418,8 @@ class PostgresStore(PgTransferMixin, InspectMixin):
             return []
         where, args = _scope_sql(scope)
         sql = ("SELECT id, ts_rank(%s::float4[], tsv, q, 1) AS s FROM memories, "
-               "to_tsquery('english', %s) AS q WHERE tsv @@ q AND status='active' AND " + where)
+               "to_tsquery('english', %s) AS q WHERE tsv @@ q AND status='active' AND "
+               f"type NOT IN {_UNRANKED} AND " + where)
         params: list[Any] = [[0.0, 0.0, float(keys_weight), 1.0], tsq, *args]
         if allowed is not None:
             sql += " AND id = ANY(%s)"
@@ -426,7 +437,8 @@ class PostgresStore(PgTransferMixin, InspectMixin):
         where, args = _scope_sql(scope)
         q = _vec(vector)
         dim = int(np.asarray(vector).shape[-1])
-        base = f"FROM memories WHERE {where} AND status='active' AND embed_model = %s"
+        base = (f"FROM memories WHERE {where} AND status='active' AND type NOT IN {_UNRANKED} "
+                "AND embed_model = %s")
         params: list[Any] = [*args, embed_model]
         if allowed is not None:
             base += " AND id = ANY(%s)"
@@ -436,7 +448,7 @@ class PostgresStore(PgTransferMixin, InspectMixin):
             cast = f"embedding::vector({dim})"
             ann = S.SQL(
                 f"SELECT id, 1 - ({cast} <=> %s::vector({dim})) FROM memories WHERE {where} "
-                f"AND status='active' AND embed_model = {{}} "
+                f"AND status='active' AND type NOT IN {_UNRANKED} AND embed_model = {{}} "
                 f"ORDER BY {cast} <=> %s::vector({dim}) LIMIT %s").format(S.Literal(embed_model))
             with self._conn() as conn:
                 conn.execute(S.SQL("SET LOCAL hnsw.ef_search = {}").format(
@@ -447,6 +459,16 @@ class PostgresStore(PgTransferMixin, InspectMixin):
         rows = self._q(f"SELECT id, 1 - (embedding <=> %s::vector) AS s {base} "
                        "ORDER BY embedding <=> %s::vector, rid LIMIT %s", [q, *params, q, limit])
         return [(r[0], float(r[1])) for r in rows]
+
+    def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]:
+        """Ids and unit vectors of the scope's active memories embedded by the model."""
+        where, args = _scope_sql(scope)
+        rows = self._q(f"SELECT id, embedding::text FROM memories WHERE {where} AND "
+                       f"status='active' AND type NOT IN {_UNRANKED} AND embed_model=%s "
+                       "ORDER BY rid", [*args, embed_model])
+        if not rows:
+            return [], np.zeros((0, 1), np.float32)
+        return [r[0] for r in rows], np.array([json.loads(r[1]) for r in rows], np.float32)
 
     def _indexed_models(self, model: str) -> set[str]:
         if model not in self._indexed:  # another worker may have created it

@@ -18,8 +18,11 @@ import numpy as np
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
+from ._sqlite_schema import UNINDEXED_TYPES
+from ._common import UNRANKED_TYPES
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
 from ._inspect import InspectMixin
+from ._sqlite_lifecycle import LifecycleMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
 from ._common import check_filters, decode_vector, encode_vector, from_epoch
@@ -36,7 +39,7 @@ class _VectorCache:
     matrix: np.ndarray  # float32, (n, dim)
 
 
-class SQLiteStore(TransferMixin, InspectMixin):
+class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
 
@@ -135,6 +138,7 @@ class SQLiteStore(TransferMixin, InspectMixin):
         memories: Sequence[MemoryRecord],
         vectors: np.ndarray | None,
         embed_model: str,
+        actor: str = "api",
     ) -> tuple[list[str], list[str], int]:
         blobs = [encode_vector(v) for v in vectors] if vectors is not None else [None] * len(memories)
 
@@ -173,7 +177,7 @@ class SQLiteStore(TransferMixin, InspectMixin):
                 if skipped.intersection(mem.episode_ids):
                     continue
                 self._insert_memory(db, mem, blob, embed_model)
-                self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text)
+                self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text, actor)
                 mem_ids.append(mem.id)
             for user in {e.scope.user_id for e in episodes} | {m.scope.user_id for m in memories}:
                 self._bump(db, user, mutation=False)
@@ -209,6 +213,8 @@ class SQLiteStore(TransferMixin, InspectMixin):
     def _link_entities(db: sqlite3.Connection, m: MemoryRecord) -> None:
         db.execute("DELETE FROM memory_entities WHERE memory_rowid = "
                    "(SELECT rowid FROM memories WHERE id=?)", (m.id,))
+        if m.type in UNRANKED_TYPES:  # summaries/profiles are not part of the graph
+            return
         for name in m.entities:
             key = entity_key(name)
             if not key:
@@ -261,14 +267,15 @@ class SQLiteStore(TransferMixin, InspectMixin):
 
         return self._write(run)
 
-    def delete(self, memory_id: str) -> MemoryRecord | None:
+    def delete(self, memory_id: str, *, actor: str = "api",
+               detail: Mapping[str, Any] | None = None) -> MemoryRecord | None:
         def run(db: sqlite3.Connection) -> MemoryRecord | None:
             row = db.execute(f"SELECT {_MEMORY_COLS} FROM memories WHERE id=?", (memory_id,)).fetchone()
             if row is None:
                 return None
             old = _row_to_memory(row)
             db.execute("DELETE FROM memories WHERE id=?", (memory_id,))
-            self._history(db, memory_id, old.scope.user_id, "DELETE", old.text, None)
+            self._history(db, memory_id, old.scope.user_id, "DELETE", old.text, None, actor, detail)
             self._drop_derived(db, old)
             self._bump(db, old.scope.user_id, mutation=True)
             return old
@@ -445,7 +452,8 @@ class SQLiteStore(TransferMixin, InspectMixin):
                 since = cache.max_rowid
             rows = self._q(
                 "SELECT rowid, id, agent_id, session_id, embedding FROM memories WHERE user_id=? "
-                "AND status='active' AND embed_model=? AND rowid > ? ORDER BY rowid",
+                "AND status='active' AND embed_model=? AND rowid > ? "
+                f"AND type NOT IN {UNINDEXED_TYPES} ORDER BY rowid",
                 (user_id, model, since),
             )
             new = [decode_vector(r[4]) for r in rows]
