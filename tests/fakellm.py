@@ -15,6 +15,8 @@ class FakeOpenAI:
 
     def __init__(self) -> None:
         self.script: list[tuple[int, Any, float]] = []
+        # with an empty script: reply default(request body) (a str), or "{}" when None
+        self.default: Any = None
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -26,7 +28,11 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body,
                                       "auth": self.headers.get("Authorization")})
-                status, content, delay = fake.script.pop(0) if fake.script else (200, "{}", 0)
+                if fake.script:
+                    status, content, delay = fake.script.pop(0)
+                else:
+                    status, delay = 200, 0
+                    content = fake.default(body) if fake.default else "{}"
                 time.sleep(delay)
                 if status == 400 and "response_format" not in body:
                     status = 200  # scripted "no JSON mode" servers accept plain requests
@@ -55,3 +61,16 @@ class FakeOpenAI:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def parrot_facts(body: dict[str, Any]) -> str:
+    """An extraction reply that turns every turn line ``T<n> [date] Speaker: text`` of the
+    prompt into one ADD fact citing it (a stand-in for a real model's output shape)."""
+    prompt = body["messages"][-1]["content"]
+    items = []
+    for line in prompt.splitlines():
+        head, _, text = line.partition("] ")
+        if line.startswith("T") and text:
+            items.append({"text": text, "type": "fact", "sources": [head.split(" ")[0]],
+                          "date": None, "action": "ADD", "replaces": None})
+    return json.dumps({"facts": items})

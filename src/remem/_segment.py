@@ -6,7 +6,12 @@ of the event boundaries used by EM-LLM and LightMem."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ._ids import new_id
+from .types import MemoryRecord, Scope
 
 
 def boundaries(vectors: np.ndarray, *, threshold: float = 0.25, min_len: int = 2,
@@ -35,3 +40,30 @@ def mean_vector(vectors: np.ndarray) -> np.ndarray:
     v = vectors.mean(axis=0)
     norm = np.linalg.norm(v)
     return (v / norm if norm else v).astype(np.float32)
+
+
+def segment_memories(scope: Scope, memories: list[MemoryRecord], vectors: np.ndarray,
+                     now: float, meta: dict[str, Any], cfg: Any,
+                     ) -> tuple[list[MemoryRecord], list[np.ndarray]]:
+    """Topic segments over a batch's turn memories (``cfg``: an ``ExtractConfig``): one
+    memory per segment whose text is its turns ("Speaker: text" lines), whose sources are
+    all of them and whose vector is the mean of theirs."""
+    turn_idx = [i for i, m in enumerate(memories) if m.type == "turn"]
+    out: list[MemoryRecord] = []
+    vecs: list[np.ndarray] = []
+    for start, end in boundaries(vectors[turn_idx], threshold=cfg.segment_threshold,
+                                 min_len=cfg.segment_min, max_len=cfg.segment_max):
+        members = [memories[turn_idx[j]] for j in range(start, end)]
+        if len(members) < 2:
+            continue
+        text = "\n".join(f"{m.speaker}: {m.text}" if m.speaker else m.text for m in members)
+        out.append(MemoryRecord(
+            id=new_id(), scope=scope, text=text, type="segment",
+            source_ids=tuple(s for m in members for s in m.source_ids),
+            episode_ids=tuple(e for m in members for e in m.episode_ids),
+            created_at=now, updated_at=now, event_time=members[0].event_time,
+            keys="\n".join(m.keys for m in members), metadata=meta,
+            dates=tuple(d for m in members for d in m.dates),
+            entities=tuple(dict.fromkeys(e for m in members for e in m.entities))))
+        vecs.append(mean_vector(vectors[[turn_idx[j] for j in range(start, end)]]))
+    return out, vecs

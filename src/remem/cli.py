@@ -208,6 +208,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm(args: argparse.Namespace) -> Any:
+    """The ``--llm`` client of a bench run, or None."""
+    if not getattr(args, "llm", None):
+        return None
+    from .llm import OpenAIChat
+
+    return OpenAIChat(args.llm_model, base_url=args.llm, api_key=os.environ.get(args.llm_key_env))
+
+
 def cmd_bench_locomo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -228,7 +237,7 @@ def cmd_bench_locomo(args: argparse.Namespace) -> int:
             path = args.store or os.path.join(tmp, "bench.db")
             return locomo.run(
                 lambda: Memory(path, embedder=embedder, config=search_cfg,
-                               extract_config=extract_cfg),
+                               extract_config=extract_cfg, llm=_llm(args)),
                 convs, limit=args.limit, progress=progress, maintain=args.maintain)
 
     if args.tune:
@@ -395,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="coordinate-ascent search of retrieval settings on this data")
     b.add_argument("--ablate", action="store_true",
                    help="run with each retrieval mechanism switched off in turn")
+    b.add_argument("--llm", metavar="BASE_URL",
+                   help="extract facts with this OpenAI-compatible endpoint (e.g. "
+                        "http://localhost:11434/v1) and report LLM calls and tokens")
+    b.add_argument("--llm-model", default="gpt-4o-mini", help="model name for --llm")
+    b.add_argument("--llm-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the --llm API key (may be unset)")
     b.add_argument("--maintain", action="store_true",
                    help="run `remem maintain` (dedupe, summaries, profiles) before asking")
     b.set_defaults(func=cmd_bench_locomo)

@@ -150,6 +150,8 @@ class Memory:
         store: Any = None,
         config: SearchConfig | None = None,
         extract_config: _extract.ExtractConfig | None = None,
+        llm: Any = None,
+        llm_batch_turns: int = 40,
     ) -> None:
         if store is not None and path is not None:
             raise InvalidInput("give either path or store, not both")
@@ -162,6 +164,13 @@ class Memory:
         self.embedder = embedder
         self.config = config or SearchConfig()
         self.extract_config = extract_config or _extract.ExtractConfig()
+        if llm is not None and not callable(getattr(llm, "complete", None)):
+            raise InvalidInput("llm must have complete(messages, json=...) (remem.llm.LLM)")
+        if isinstance(llm_batch_turns, bool) or not isinstance(llm_batch_turns, int) \
+                or llm_batch_turns < 1:
+            raise InvalidInput("llm_batch_turns must be a positive int")
+        self.llm = llm  # optional: extracts facts on add (one call per batch of turns)
+        self.llm_batch_turns = llm_batch_turns
         if store is None:
             target = default_path() if path is None else path
             if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
@@ -263,37 +272,20 @@ class Memory:
                 embed_texts.append(cand.embed_text)
         vectors = self._embed(embed_texts)
         if self.extract_config.segments and len(turns) > 1:
-            segs, seg_vecs = self._segments(scope, episodes, memories, vectors, now, meta)
+            segs, seg_vecs = _segment.segment_memories(scope, memories, vectors, now, meta,
+                                                      self.extract_config)
             memories.extend(segs)
             vectors = np.vstack([vectors, *seg_vecs]) if seg_vecs else vectors
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
-        return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
+        if self.llm is None:
+            return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
+        from ._facts import extract  # after the commit: the raw turns are safe whatever happens
 
-    def _segments(self, scope: Scope, episodes: list[Episode], memories: list[MemoryRecord],
-                  vectors: np.ndarray, now: float, meta: dict[str, Any],
-                  ) -> tuple[list[MemoryRecord], list[np.ndarray]]:
-        """Topic segments over this batch's turn memories: one memory per segment whose
-        text is its turns ("Speaker: text" lines) and whose sources are all of them."""
-        cfg = self.extract_config
-        turn_idx = [i for i, m in enumerate(memories) if m.type == "turn"]
-        out: list[MemoryRecord] = []
-        vecs: list[np.ndarray] = []
-        for start, end in _segment.boundaries(vectors[turn_idx], threshold=cfg.segment_threshold,
-                                              min_len=cfg.segment_min, max_len=cfg.segment_max):
-            members = [memories[turn_idx[j]] for j in range(start, end)]
-            if len(members) < 2:
-                continue
-            text = "\n".join(f"{m.speaker}: {m.text}" if m.speaker else m.text for m in members)
-            out.append(MemoryRecord(
-                id=new_id(), scope=scope, text=text, type="segment",
-                source_ids=tuple(s for m in members for s in m.source_ids),
-                episode_ids=tuple(e for m in members for e in m.episode_ids),
-                created_at=now, updated_at=now, event_time=members[0].event_time,
-                keys="\n".join(m.keys for m in members), metadata=meta,
-                dates=tuple(d for m in members for d in m.dates),
-                entities=tuple(dict.fromkeys(e for m in members for e in m.entities))))
-            vecs.append(_segment.mean_vector(vectors[[turn_idx[j] for j in range(start, end)]]))
-        return out, vecs
+        stored = set(mem_ids)
+        rows = [i for i, m in enumerate(memories) if m.type == "turn" and m.id in stored]
+        report = extract(self, scope, [memories[i] for i in rows], vectors[rows], now)
+        return AddResult(tuple(ep_ids), tuple(mem_ids), skipped, tuple(report.added),
+                         report.error)
 
     def update(self, memory_id: str, text: str, *, user_id: str | None = None) -> MemoryItem:
         """Replace a memory's text (re-embedded); the old text stays in ``history``."""

@@ -142,10 +142,15 @@ class AddResult:
     episode_ids: tuple[str, ...]
     memory_ids: tuple[str, ...]
     skipped: int = 0  # turns already stored (same caller id and content)
+    fact_ids: tuple[str, ...] = ()  # facts an LLM extracted (only with Memory(llm=...))
+    llm_error: str | None = None  # why extraction failed (the turns are stored anyway)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "episode_ids": list(self.episode_ids),
             "memory_ids": list(self.memory_ids),
             "skipped": self.skipped,
         }
+        if self.fact_ids or self.llm_error:
+            out.update(fact_ids=list(self.fact_ids), llm_error=self.llm_error)
+        return out

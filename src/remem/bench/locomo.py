@@ -221,6 +221,14 @@ def run(
     result = summarise(per_q, latencies, total_turns, ingest_s)
     if upkeep is not None:
         result["maintain"] = upkeep
+    llm = getattr(mem, "llm", None)
+    if llm is not None and hasattr(llm, "usage"):
+        u = llm.usage.snapshot()
+        per = 100.0 / max(total_turns, 1)
+        result["llm"] = {**u, "model": getattr(llm, "name", None),
+                         "calls_per_100_turns": round(u["calls"] * per, 2),
+                         "tokens_per_100_turns": round(
+                             (u["prompt_tokens"] + u["completion_tokens"]) * per, 1)}
     return result
 
 
@@ -260,6 +268,12 @@ def format_plain(result: dict[str, Any]) -> str:
     s, i = result["search_ms"], result["ingest"]
     lines.append(f"search p50 {s['p50']} ms, p95 {s['p95']} ms over {s['n']} queries; "
                  f"ingest {i['turns']} turns at {i['turns_per_s']} turns/s")
+    if "llm" in result:
+        u = result["llm"]
+        lines.append(f"llm {u['model']}: {u['calls']} calls ({u['calls_per_100_turns']} per 100 "
+                     f"turns), {u['prompt_tokens']} prompt + {u['completion_tokens']} completion "
+                     f"tokens ({u['tokens_per_100_turns']} per 100 turns), {u['failures']} "
+                     f"failed, {u['retries']} retries")
     if "maintain" in result:
         m = result["maintain"]
         lines.append(f"maintain: {m['memories_before']} -> {m['memories_after']} memories "
