@@ -26,6 +26,7 @@ from . import _pg_schema
 from ._common import UNRANKED_TYPES, check_filters, from_epoch
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
 from ._inspect import InspectMixin
+from ._pg_lifecycle import PgLifecycleMixin
 from ._pg_transfer import PgTransferMixin
 
 _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HNSW)
@@ -73,7 +74,7 @@ def _jsonb(value: Any) -> Any:
     return Jsonb(value)
 
 
-class PostgresStore(PgTransferMixin, InspectMixin):
+class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
