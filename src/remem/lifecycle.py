@@ -197,7 +197,9 @@ class _Run:
             cosine=self.cfg.dedupe_cosine, overlap=self.cfg.dedupe_overlap)
         for g in groups:
             members = sorted((sub[i] for i in g), key=lambda r: (r.created_at, r.id))
-            if self.store.merge(members[0].id, [r.id for r in members[1:]], actor="maintain"):
+            kept = self.store.merge(members[0].id, [r.id for r in members[1:]], actor="maintain")
+            if kept is not None and kept.updated_at != members[0].updated_at:
+                # (unchanged: another worker's maintain merged them first)
                 self.report.merged += len(members) - 1
 
     def _replace(self, existing: MemoryRecord | None, new: MemoryRecord, vec: np.ndarray) -> bool:
@@ -210,9 +212,18 @@ class _Run:
         return True
 
     def _existing(self, kind: str, key_name: str) -> dict[str, MemoryRecord]:
+        """The current summary/profile per key. Two maintenance runs at once (e.g. two
+        server workers) may both have written one: the newest stays, the others go."""
         ids = self.store.filter_ids(Scope(self.user), {"type": kind})
-        return {str(r.metadata.get(key_name)): r for r in self.store.fetch(list(ids), self.user)
-                if r.status == "active"}
+        recs = sorted((r for r in self.store.fetch(list(ids)) if r.status == "active"
+                       and r.scope.user_id == self.user), key=lambda r: (r.created_at, r.id))
+        out: dict[str, MemoryRecord] = {}
+        for r in recs:
+            key = str(r.metadata.get(key_name))
+            if key in out:
+                self.store.delete(out[key].id, actor="maintain", detail={"duplicate_of": r.id})
+            out[key] = r
+        return out
 
     def _derived(self, kind: str, scope: Scope, text: str, members: list[MemoryRecord],
                  vec: np.ndarray, meta: dict[str, Any]) -> MemoryRecord:
