@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -35,6 +36,7 @@ from . import models as M, ui_routes
 from .auth import KeyStore, check_tenant, key_store_for
 from .settings import Settings
 from .tenancy import Owners, Principal
+from .upkeep import Upkeep, register as upkeep_routes, schedule_config
 
 if TYPE_CHECKING:
     from ..memory import Memory
@@ -184,6 +186,8 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     if own_keys:
         keys = key_store_for(memory.store)
     owners = Owners(memory)
+    upkeep = Upkeep(memory, settings.maintain_every,
+                    schedule_config(settings.maintain_forget_days))
     mcp_app = None
     if settings.mcp:
         from .mcp import http_app
@@ -192,6 +196,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        upkeep.start()
         try:
             if mcp_app is not None:
                 async with mcp_app.lifespan():
@@ -199,6 +204,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
             else:
                 yield
         finally:
+            await run_in_threadpool(upkeep.stop)
             owners.close()
             if own_keys and keys is not None:
                 keys.close()
@@ -237,9 +243,11 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
             raise ApiError(403, "forbidden", "managing keys needs an admin key")
         return keys
 
-    from .routes import register
+    from .routes import ERRORS, register
 
     register(app, memory, settings, owners, tenant)
+    # POST /v1/maintain, GET /v1/maintain/status: tenant keys, admin keys or --no-auth
+    upkeep_routes(app, upkeep, principal, lambda msg: ApiError(403, "forbidden", msg), ERRORS)
     from . import proxy
 
     proxy.register(app, memory, settings, tenant)  # POST /v1/chat/completions (--upstream)

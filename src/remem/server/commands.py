@@ -47,7 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, auth=not args.no_auth,
         max_body_bytes=args.max_body_bytes, max_import_bytes=args.max_import_bytes,
         max_messages=args.max_messages, max_limit=args.max_limit, mcp=not args.no_mcp,
-        mcp_user=args.mcp_user, log_level=args.log_level, **_proxy_settings(args))
+        mcp_user=args.mcp_user, log_level=args.log_level,
+        maintain_every=args.maintain_every, maintain_forget_days=args.maintain_forget_days,
+        **_proxy_settings(args))
     _require_extra()
     import uvicorn
 
@@ -75,10 +77,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"{bar}\n!! WARNING: --no-auth: NO AUTHENTICATION. Anyone who can reach {url}\n"
                   f"!! can read, change and delete EVERY memory in {memory.store.path}.\n"
                   f"!! Use it only for local, single-user work.\n{bar}", file=sys.stderr)
+        if settings.maintain_every:
+            print(f"remem serve: maintenance every {settings.maintain_every:g}s (forgetting "
+                  + (f"with a half-life of {settings.maintain_forget_days:g} days)"
+                     if settings.maintain_forget_days else "off)"), file=sys.stderr)
         sys.stderr.flush()
+        _log_to_stderr(settings.log_level)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                     access_log=args.access_log)
     return 0
+
+
+def _log_to_stderr(level: str) -> None:
+    """Show the ``remem`` loggers (e.g. each scheduled maintenance report at INFO) at
+    ``--log-level``, next to uvicorn's own lines."""
+    import logging
+
+    logger = logging.getLogger("remem")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def _proxy_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -168,6 +188,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     sp.add_argument("--log-level", default=_DEFAULTS.log_level,
                     choices=["critical", "error", "warning", "info", "debug"])
     sp.add_argument("--access-log", action="store_true", help="log every request")
+    sp.add_argument("--maintain-every", type=float, metavar="SECONDS",
+                    help="run maintenance (merge duplicates, summaries, profiles) for every "
+                         "user this long after the last run ended (default: off)")
+    sp.add_argument("--maintain-forget-days", type=float, metavar="N",
+                    help="scheduled maintenance also archives what has faded, with a "
+                         "half-life of N days (default: never forgets)")
     px = sp.add_argument_group("chat proxy", "POST /v1/chat/completions: OpenAI-compatible chat "
                                "that injects the user's memories and records the exchange")
     px.add_argument("--upstream", metavar="URL",

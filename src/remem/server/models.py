@@ -60,6 +60,9 @@ class SearchRequest(_Strict):
         None, description='match type, speaker or metadata keys, e.g. {"speaker": "Ana"}')
     budget_tokens: int | None = Field(
         None, ge=1, le=1_000_000, description="pack hits into `context` within this many tokens")
+    as_of: Time | None = Field(
+        None, description="only memories valid at this time (ISO-8601 or epoch seconds), "
+                          "superseded ones included; default: what is current now")
 
 
 class HitOut(BaseModel):
@@ -98,6 +101,10 @@ class MemoryOut(BaseModel):
     updated_at: str
     event_time: str | None
     metadata: dict[str, Any]
+    status: str = Field("active", description='"active" or "archived" (kept, not searched)')
+    valid_from: str | None = None
+    valid_to: str | None = Field(None, description="set when superseded")
+    superseded_by: str | None = Field(None, description="the id of the memory replacing it")
 
 
 class MemoryList(BaseModel):
@@ -122,10 +129,75 @@ class HistoryOut(BaseModel):
     new_text: str | None
     at: str
     actor: str
+    detail: dict[str, Any] = Field(
+        default_factory=dict, description='what and why, e.g. {"reason": ...}, {"into": id}')
 
 
 class HistoryList(BaseModel):
     history: list[HistoryOut]
+
+
+class ArchiveRequest(_Strict):
+    reason: Text | None = Field(None, description="recorded in the history entry")
+    user_id: UserId | None = Field(None, description="only if the memory belongs to this user")
+
+
+class RestoreRequest(_Strict):
+    user_id: UserId | None = Field(None, description="only if the memory belongs to this user")
+
+
+class SupersedeRequest(_Strict):
+    by: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="the id of the memory that replaces this one (same user)")
+    at: Time | None = Field(None, description="from when (default: the new memory's time)")
+    user_id: UserId | None = Field(None, description="only if the memories belong to this user")
+
+
+class SummaryList(BaseModel):
+    summaries: list[MemoryOut]
+
+
+class ForgetIn(_Strict):
+    """Forget (archive, or delete with ``hard_delete``) what has faded."""
+
+    half_life_days: float = Field(180.0, gt=0, le=1e6)
+    threshold: float = Field(0.1, gt=0, lt=1)
+    min_age_days: float = Field(30.0, ge=0, le=1e6)
+    hard_delete: bool = False
+
+
+class MaintainRequest(_Strict):
+    user_id: UserId | None = Field(
+        None, description="the user to maintain; required with a tenant key (an admin key "
+                          "or --no-auth may omit it: every user)")
+    dedupe: bool = True
+    summaries: bool = True
+    profiles: bool = True
+    forget: ForgetIn | None = Field(None, description="off unless given")
+
+
+class MaintainReportOut(BaseModel):
+    users: int
+    merged: int
+    summaries: int
+    profiles: int
+    archived: int
+    deleted: int
+    seconds: float
+    errors: list[str]
+
+
+class MaintainStatus(BaseModel):
+    every_seconds: float | None = Field(description="the schedule (null: off)")
+    forget_half_life_days: float | None
+    running: bool
+    runs: int = Field(description="scheduled runs finished since the server started")
+    failures: int = Field(description="scheduled runs that raised")
+    skipped: int = Field(description="scheduled runs skipped: another run was going")
+    last_started_at: str | None
+    last_finished_at: str | None
+    last: MaintainReportOut | None = Field(description="the last scheduled run's report")
+    last_error: str | None
 
 
 class ImportResponse(BaseModel):

@@ -4,6 +4,7 @@ No framework imports here; building a ``Settings`` is free."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInput
@@ -33,6 +34,9 @@ class Settings:
     upstream_timeout: float = 60.0  # seconds per upstream attempt
     upstream_retries: int = 2  # extra attempts after connection errors, timeouts, 429 and 5xx
     proxy_budget_tokens: int = 1000  # memories injected per request, in tokens
+    # background maintenance (upkeep.py): every this many seconds after the last run ends
+    maintain_every: float | None = None  # None or 0: off
+    maintain_forget_days: float | None = None  # forget with this half-life (None: never)
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_import_bytes", "max_messages", "max_limit"):
@@ -44,6 +48,18 @@ class Settings:
         if self.max_limit > 100_000:
             raise InvalidInput("max_limit must be at most 100000")
         self._check_proxy()
+        self._check_upkeep()
+
+    def _check_upkeep(self) -> None:
+        for name in ("maintain_every", "maintain_forget_days"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v) or v < 0 or v > 10**9):
+                raise InvalidInput(f"{name} must be a number of 0..1e9, got {v!r}")
+        if self.maintain_forget_days is not None and not self.maintain_forget_days > 0:
+            raise InvalidInput("maintain_forget_days must be > 0")
+        if self.maintain_forget_days is not None and not self.maintain_every:
+            raise InvalidInput("maintain_forget_days needs maintain_every (the schedule)")
 
     def _check_proxy(self) -> None:
         url = self.upstream_url
