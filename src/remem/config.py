@@ -15,6 +15,9 @@ class SearchConfig:
     keys_weight: float = 0.5  # BM25 weight of the expanded keys column (text is 1.0)
     lexical_max_df: float | None = 0.25  # query terms in more rows than this share are dropped
     lexical_prune_min_rows: int = 2_000  # ... once the index has at least this many rows
+    # and the rarest terms are kept only while their rows add up to at most this many:
+    # bounds BM25 work in big scopes (no effect below ~20k memories)
+    lexical_max_postings: int | None = 40_000
     # (pruning at 0.25 from the first row is neutral on LoCoMo dev: R@10 +0.006, R@1000w -0.005)
     # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
     # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)

@@ -427,7 +427,8 @@ class Memory:
             match = fts_query(query)
             lex = (self.store.lexical(scope, match, n, allowed, cfg.keys_weight,
                                       max_df=cfg.lexical_max_df,
-                                      prune_min_rows=cfg.lexical_prune_min_rows)
+                                      prune_min_rows=cfg.lexical_prune_min_rows,
+                                      max_postings=cfg.lexical_max_postings)
                    if match else [])
             rankings["lexical"] = [i for i, _ in lex]
             raw["lexical"] = dict(lex)

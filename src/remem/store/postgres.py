@@ -410,7 +410,8 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
 
     def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
                 keys_weight: float = 0.5, max_df: float | None = None,
-                prune_min_rows: int = 2000) -> list[tuple[str, float]]:
+                prune_min_rows: int = 2000,
+                max_postings: int | None = None) -> list[tuple[str, float]]:
         """``ts_rank`` (length-normalised) over text (weight A, 1.0) and expanded keys
         (weight B, ``keys_weight``) within the scope; higher is better. (``max_df`` term
         pruning is not applied here: the GIN index already skips stopwords.)"""

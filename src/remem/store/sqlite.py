@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ from ._common import UNRANKED_TYPES
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
 from ._inspect import InspectMixin
 from ._sqlite_lifecycle import LifecycleMixin
+from ._sqlite_terms import TermPruningMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
 from ._common import check_filters, decode_vector, encode_vector, from_epoch
@@ -39,7 +39,7 @@ class _VectorCache:
     matrix: np.ndarray  # float32, (n, dim)
 
 
-class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin):
+class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
 
@@ -368,15 +368,18 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin):
 
     def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
                 keys_weight: float = 0.5, max_df: float | None = None,
-                prune_min_rows: int = 2000) -> list[tuple[str, float]]:
+                prune_min_rows: int = 2000,
+                max_postings: int | None = None) -> list[tuple[str, float]]:
         """BM25 over text and expanded keys, best first. The scope is part of the FTS5
         expression, so only the scope's rows are matched and ranked; the join to memories
         happens for the top rows only. With ``max_df``, in an index of at least
         ``prune_min_rows`` rows, terms in more than that share of rows are left out of the
-        query (they add little to BM25 but make it score most of the index); the rarest
-        term always stays."""
+        query (they add little to BM25 but make it score most of the index); with
+        ``max_postings``, terms are then kept rarest first while the rows they match add up
+        to at most that many (FTS5 scores every row a term matches, so this bounds the
+        work in big indexes). The rarest term always stays."""
         if max_df is not None:
-            match = self._prune_terms(match, max_df, prune_min_rows)
+            match = self._prune_terms(match, max_df, prune_min_rows, max_postings)
         expr = f"{scope_match(scope)} AND {{text keys}}:({match})"
         inner = ("SELECT rowid, bm25(memories_fts, 0.0, 1.0, ?) AS s FROM memories_fts "
                  "WHERE memories_fts MATCH ? ORDER BY s")
@@ -391,31 +394,6 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin):
             rows = self._q(sql, params)
         hits = [(r[0], -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
         return hits[:limit]
-
-    def _prune_terms(self, match: str, max_df: float, min_rows: int) -> str:
-        terms = re.findall(r'"([^"]*)"', match)
-        if len(terms) < 2:
-            return match
-        with self._lock:
-            total = int(self._q("SELECT coalesce(max(rowid), 0) FROM memories")[0][0])
-            if total < min_rows:
-                return match
-            if total > self._df_rows * 1.1 or total < self._df_rows:
-                self._df.clear()
-                self._df_rows = total
-            dfs = {}
-            for t in terms:
-                if t not in self._df:
-                    if len(self._df) > 50_000:
-                        self._df.clear()
-                    self._df[t] = int(self._q(
-                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                        (f'{{text keys}}:"{t}"',))[0][0])
-                dfs[t] = self._df[t]
-        keep = [t for t in terms if dfs[t] <= max_df * total]
-        if not keep:
-            keep = [min(terms, key=lambda t: dfs[t])]
-        return " OR ".join(f'"{t}"' for t in keep)
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:
