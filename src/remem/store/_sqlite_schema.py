@@ -182,10 +182,36 @@ def _m3_lifecycle(db: sqlite3.Connection) -> None:
     )
 
 
+def _m4_vectors(db: sqlite3.Connection) -> None:
+    """Vectors move to their own table as int8 with a scale (388 bytes at 384 dimensions
+    instead of 768 as float16): memory rows shrink and pack denser, and loading a scope's
+    vectors reads only vector pages. Existing vectors are converted in place."""
+    from ._common import decode_vector, encode_int8
+
+    db.create_function("remem_int8", 1,
+                       lambda b: encode_int8(decode_vector(b)) if b is not None else None,
+                       deterministic=True)
+    _run_script(
+        db,
+        """
+        CREATE TABLE vectors (
+            memory_rowid INTEGER PRIMARY KEY,
+            data         BLOB NOT NULL
+        );
+        INSERT INTO vectors(memory_rowid, data)
+            SELECT rowid, remem_int8(embedding) FROM memories WHERE embedding IS NOT NULL;
+        CREATE TRIGGER memories_ad_vectors AFTER DELETE ON memories BEGIN
+            DELETE FROM vectors WHERE memory_rowid = old.rowid;
+        END;
+        ALTER TABLE memories DROP COLUMN embedding;
+        """,
+    )
+
+
 UNINDEXED_TYPES = "('summary', 'profile')"  # SQL list; see _m3_lifecycle
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
-                                                           _m3_lifecycle]
+                                                           _m3_lifecycle, _m4_vectors]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Any, Iterator, Sequence
 
-from ._common import memory_export, memory_from_export
+from ._common import decode_int8, decode_vector, encode_vector, memory_export, memory_from_export
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
 
 
@@ -28,8 +28,8 @@ class TransferMixin:
                 "SELECT id, user_id, agent_id, session_id, source_id, role, name, content, "
                 f"timestamp, seq, metadata, created_at FROM episodes {cond} ORDER BY rowid", args)
             mems = self._q(
-                f"SELECT {_MEMORY_COLS}, embedding, embed_model FROM memories {cond} "
-                "ORDER BY rowid", args)
+                f"SELECT {_MEMORY_COLS}, (SELECT data FROM vectors WHERE memory_rowid = "
+                f"memories.rowid), embed_model FROM memories {cond} ORDER BY rowid", args)
             hist = self._q(
                 "SELECT memory_id, user_id, event, old_text, new_text, at, actor, detail "
                 f"FROM history {cond} ORDER BY id", args)
@@ -39,7 +39,10 @@ class TransferMixin:
                    "content": r[7], "timestamp": r[8], "seq": r[9],
                    "metadata": json.loads(r[10]), "created_at": r[11]}
         for r in mems:
-            yield memory_export(_row_to_memory(r), embedding=r[23], embed_model=r[24])
+            # exports carry float16 vectors whatever the store keeps (the format is shared)
+            emb = encode_vector(decode_int8(r[23])) if r[23] is not None else None
+            yield memory_export(_row_to_memory(r), embedding=emb,
+                                embed_model=r[24] if emb is not None else None)
         for r in hist:
             yield {"kind": "history", "memory_id": r[0], "user_id": r[1], "event": r[2],
                    "old_text": r[3], "new_text": r[4], "at": r[5], "actor": r[6],
@@ -74,7 +77,8 @@ class TransferMixin:
                         stats["skipped"] += 1
                         continue
                     rec = memory_from_export(r)
-                    blob = base64.b64decode(r["embedding"]) if r["embedding"] else None
+                    blob = decode_vector(base64.b64decode(r["embedding"])) \
+                        if r["embedding"] else None
                     self._insert_memory(db, rec, blob, r["embed_model"])
                     users.add(r["user_id"])
                     stats["memories"] += 1

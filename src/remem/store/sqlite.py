@@ -25,7 +25,7 @@ from ._sqlite_lifecycle import LifecycleMixin
 from ._sqlite_terms import TermPruningMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
-from ._common import check_filters, decode_vector, encode_vector, from_epoch
+from ._common import check_filters, decode_int8, encode_int8, from_epoch
 
 @dataclass
 class _VectorCache:
@@ -140,7 +140,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
         embed_model: str,
         actor: str = "api",
     ) -> tuple[list[str], list[str], int]:
-        blobs = [encode_vector(v) for v in vectors] if vectors is not None else [None] * len(memories)
+        blobs: Sequence[np.ndarray | None] = vectors if vectors is not None else [None] * len(memories)
 
         def run(db: sqlite3.Connection) -> tuple[list[str], list[str], int]:
             ep_ids: list[str] = []
@@ -186,15 +186,15 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
         return self._write(run)
 
     @staticmethod
-    def _insert_memory(db: sqlite3.Connection, m: MemoryRecord, blob: bytes | None,
+    def _insert_memory(db: sqlite3.Connection, m: MemoryRecord, vector: np.ndarray | None,
                        embed_model: str | None) -> None:
         s = m.scope
         db.execute(
             "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
-            "valid_from, importance, metadata, status, content_hash, embedding, embed_model, dates, "
+            "valid_from, importance, metadata, status, content_hash, embed_model, dates, "
             "entities, valid_to, superseded_by, access_count, last_access) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "",
              scope_key(s.user_id, s.agent_id, s.session_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
@@ -203,10 +203,13 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
              m.valid_from if m.valid_from is not None else m.event_time, m.importance,
              json.dumps(dict(m.metadata)), m.status,
              hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
-             blob, embed_model if blob is not None else None,
+             embed_model if vector is not None else None,
              json.dumps([list(d) for d in m.dates]), json.dumps(list(m.entities)),
              m.valid_to, m.superseded_by, m.access_count, m.last_access),
         )
+        if vector is not None:
+            db.execute("INSERT INTO vectors(memory_rowid, data) VALUES "
+                       "((SELECT rowid FROM memories WHERE id=?), ?)", (m.id, encode_int8(vector)))
         SQLiteStore._link_entities(db, m)
 
     @staticmethod
@@ -252,13 +255,17 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
             old = _row_to_memory(row)
             db.execute(
                 "UPDATE memories SET text=?, keys=?, dates=?, entities=?, updated_at=?, "
-                "content_hash=?, embedding=?, embed_model=? WHERE id=?",
+                "content_hash=?, embed_model=? WHERE id=?",
                 (text, keys, json.dumps([list(d) for d in dates]), json.dumps(list(entities)),
                  time.time(),
                  hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                 encode_vector(vector) if vector is not None else None,
                  embed_model if vector is not None else None, memory_id),
             )
+            rowid = db.execute("SELECT rowid FROM memories WHERE id=?", (memory_id,)).fetchone()[0]
+            db.execute("DELETE FROM vectors WHERE memory_rowid=?", (rowid,))
+            if vector is not None:
+                db.execute("INSERT INTO vectors(memory_rowid, data) VALUES (?, ?)",
+                           (rowid, encode_int8(vector)))
             self._history(db, memory_id, old.scope.user_id, "UPDATE", old.text, text)
             self._link_entities(db, dataclasses.replace(old, entities=tuple(entities)))
             self._drop_derived(db, old)
@@ -429,12 +436,13 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
             if cache and cache.mutations == mutations and cache.model == model:
                 since = cache.max_rowid
             rows = self._q(
-                "SELECT rowid, id, agent_id, session_id, embedding FROM memories WHERE user_id=? "
-                "AND status='active' AND embed_model=? AND rowid > ? "
-                f"AND type NOT IN {UNINDEXED_TYPES} ORDER BY rowid",
+                "SELECT m.rowid, m.id, m.agent_id, m.session_id, v.data FROM memories m "
+                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE m.user_id=? "
+                "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
+                f"AND m.type NOT IN {UNINDEXED_TYPES} ORDER BY m.rowid",
                 (user_id, model, since),
             )
-            new = [decode_vector(r[4]) for r in rows]
+            new = [decode_int8(r[4]) for r in rows]
             if since and cache is not None:
                 ids = cache.ids + [r[1] for r in rows]
                 agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
