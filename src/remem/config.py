@@ -28,8 +28,11 @@ class SearchConfig:
     graph_alpha: float = 0.5  # damping of the second hop in the entity graph
     graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
     graph_hub_min: int = 20
-    graph_seed_max: int = 200  # query entities in more memories than this are hubs anyway
-    graph_follow_max: int = 30  # second hop only through entities in at most this many memories
+    # query entities in more memories than this are hubs anyway, and the second hop goes
+    # only through entities in at most graph_follow_max memories (200/30 before: same
+    # LoCoMo dev recall, graph time at a 10k scope 1.18 -> 0.07 ms mean, 6.4 -> 1.9 max)
+    graph_seed_max: int = 60
+    graph_follow_max: int = 15
     speaker_boost: float = 1.0  # x fused score for memories by a person the query names
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
     neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
