@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ._sqlite_schema import UNINDEXED_TYPES
 from ._common import UNRANKED_TYPES
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
 from ._inspect import InspectMixin
+from ._sqlite_cache import ScopeCacheMixin
 from ._sqlite_lifecycle import LifecycleMixin
 from ._sqlite_terms import TermPruningMixin
 from ._sqlite_transfer import TransferMixin
@@ -36,10 +37,12 @@ class _VectorCache:
     ids: list[str]
     agents: np.ndarray
     sessions: np.ndarray
-    matrix: np.ndarray  # float32, (n, dim)
+    matrix: np.ndarray  # float32, (n, dim): the first n rows of ``buffer``
+    buffer: np.ndarray  # spare rows at the end take later adds without copying
 
 
-class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin):
+class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
+                  ScopeCacheMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
 
@@ -56,9 +59,10 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
             self.path = str(p)
         self._lock = threading.RLock()
         self._cache: dict[str, _VectorCache] = {}
-        self._speakers: dict[str, tuple[int, Any]] = {}  # user -> (version, names)
-        self._entities: dict[str, tuple[int, Any]] = {}  # user -> (version, stats)
-        self._sizes: dict[str, tuple[int, Any]] = {}  # user -> (version, count)
+        self._speakers: dict[str, Any] = {}  # user -> cache entry (see _sqlite_cache)
+        self._entities: dict[str, Any] = {}
+        self._sizes: dict[str, Any] = {}
+        # user -> (mutation count, parsed records): adds do not change existing records
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
         self._df: dict[str, int] = {}  # term -> rows matching it (for query pruning)
         self._df_rows = 0
@@ -314,16 +318,16 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
 
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
         """Records for ids, in the given order (missing ids left out). With ``user_id``,
-        only that user's records are returned and parsed records are cached until the
-        user's scope changes (searches fetch the same candidates again and again)."""
+        only that user's records are returned and parsed records are cached until one of
+        the user's memories changes (searches fetch the same candidates again and again)."""
         ids = list(memory_ids)
         with self._lock:
             cache: dict[str, MemoryRecord] = {}
             if user_id is not None:
-                version = self._version(user_id)
+                mutations = self._state(user_id)[1]
                 hit = self._records.get(user_id)
-                if hit is None or hit[0] != version or len(hit[1]) > 50_000:
-                    hit = (version, {})
+                if hit is None or hit[0] != mutations or len(hit[1]) > 50_000:
+                    hit = (mutations, {})
                     self._records[user_id] = hit
                 cache = hit[1]
             todo = [i for i in dict.fromkeys(ids) if i not in cache]
@@ -437,24 +441,40 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
                 since = cache.max_rowid
             rows = self._q(
                 "SELECT m.rowid, m.id, m.agent_id, m.session_id, v.data FROM memories m "
-                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE m.user_id=? "
+                # "+m.user_id": walk the rowid range, not the user's whole index range
+                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE +m.user_id=? "
                 "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
                 f"AND m.type NOT IN {UNINDEXED_TYPES} ORDER BY m.rowid",
                 (user_id, model, since),
             )
-            new = [decode_int8(r[4]) for r in rows]
+            new = np.array([decode_int8(r[4]) for r in rows], dtype=np.float32)
             if since and cache is not None:
                 ids = cache.ids + [r[1] for r in rows]
                 agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
                 sessions = np.concatenate([cache.sessions, np.array([r[3] for r in rows], dtype=object)])
-                matrix = np.vstack([cache.matrix, *new]) if new else cache.matrix
+                n, buffer = len(cache.ids), cache.buffer
+                if len(new) and (n + len(new) > len(buffer) or buffer.shape[1] != new.shape[1]):
+                    # grow by half: appends stay amortised O(rows added); readers keep
+                    # their view of the old buffer, whose first n rows never change
+                    grown = np.empty((max(n + len(new), n * 3 // 2 + 64), new.shape[1]),
+                                     np.float32)
+                    grown[:n] = cache.matrix
+                    buffer = grown
+                if len(new):
+                    buffer[n:n + len(new)] = new
+                matrix = buffer[:n + len(new)]
             else:
                 ids = [r[1] for r in rows]
                 agents = np.array([r[2] for r in rows], dtype=object)
                 sessions = np.array([r[3] for r in rows], dtype=object)
-                matrix = np.vstack(new) if new else np.zeros((0, 1), np.float32)
+                buffer = np.zeros((0, 1), np.float32)
+                if len(new):  # room for an eighth more before the first copy
+                    buffer = np.empty((len(new) + len(new) // 8 + 64, new.shape[1]), np.float32)
+                    buffer[:len(new)] = new
+                matrix = buffer[:len(new)]
             max_rowid = rows[-1][0] if rows else (cache.max_rowid if since and cache else 0)
-            cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions, matrix)
+            cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions,
+                                 matrix, buffer)
             self._cache[user_id] = cache
             return cache
 
@@ -511,34 +531,6 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
                     out[ep] = mid
         return out
 
-    def _version(self, user_id: str) -> int:
-        """The user's scope version (bumped by every write to the user's memories)."""
-        row = self._q("SELECT version FROM scope_versions WHERE user_id=?", (user_id,))
-        return int(row[0][0]) if row else 0
-
-    def _cached(self, cache: dict[str, tuple[int, Any]], user_id: str,
-                compute: Callable[[], Any]) -> Any:
-        """``compute()`` for the user, kept in ``cache`` until the scope version changes."""
-        with self._lock:
-            version = self._version(user_id)
-            hit = cache.get(user_id)
-            if hit is None or hit[0] != version:
-                hit = (version, compute())
-                cache[user_id] = hit
-            return hit[1]
-
-    def scope_size(self, user_id: str) -> int:
-        """Active memories of a user (cached until the user's scope changes)."""
-        return int(self._cached(self._sizes, user_id, lambda: self.count(Scope(user_id))))
-
-    def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
-        """Entity key -> (entity id, number of active memories mentioning it); cached
-        until the user's scope changes."""
-        return self._cached(self._entities, user_id, lambda: {k: (i, n) for k, i, n in self._q(
-            "SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
-            "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
-            "WHERE e.user_id=? AND m.status='active' GROUP BY e.id", (user_id,))})
-
     def entity_links(self, scope: Scope, seed_ids: Sequence[int], max_degree: int,
                      limit: int = 2000) -> list[tuple[str, int]]:
         """(memory id, entity id) edges around the seed entities: the seeds' memories and
@@ -580,9 +572,3 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin)
                     f"SELECT rowid, id FROM memories WHERE rowid IN ({marks}) "
                     f"AND status='active' AND {where}", [*part, *args]))
         return [(ids[m], e) for m, e in edges if m in ids]
-
-    def speakers(self, user_id: str) -> list[str]:
-        """Distinct speaker names in a user's memories (cached until the scope changes)."""
-        return self._cached(self._speakers, user_id, lambda: [r[0] for r in self._q(
-            "SELECT DISTINCT speaker FROM memories WHERE user_id=? AND speaker IS NOT NULL "
-            "AND status='active'", (user_id,))])

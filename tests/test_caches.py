@@ -1,0 +1,55 @@
+"""The SQLite store's in-memory search caches (vectors, scope size, entity counts,
+speakers, parsed records) are brought up to date incrementally after adds and rebuilt
+after changes, also when another connection (another process) writes: a long-lived
+reader must always see exactly what a fresh one sees."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from remem import HashingEmbedder, Memory
+from remem.types import Scope
+
+
+def snapshot(m: Memory, user: str = "ana") -> dict:  # noqa: ANN001
+    s = m.store
+    ids, matrix = s.vectors(Scope(user), m.embedder.name)
+    order = np.argsort(ids)
+    return {"size": s.scope_size(user), "speakers": sorted(s.speakers(user)),
+            "entities": dict(sorted(s.entity_stats(user).items())),
+            "ids": sorted(ids), "matrix": np.round(matrix[order], 6).tolist()}
+
+
+def test_long_lived_reader_matches_a_fresh_one_through_adds_and_changes(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "c.db"
+    emb = HashingEmbedder()
+    with Memory(path, embedder=emb) as reader, Memory(path, embedder=emb) as writer:
+        writer.add([{"role": "user", "name": "Ana", "content": "I met Bruno in Lisbon."}],
+                   user_id="ana")
+        reader.search("Bruno", user_id="ana")  # builds every cache
+        for i in range(150):  # many small adds from the other connection: incremental path
+            who = ["Ana", "Max", f"Guest{i % 7}"][i % 3]
+            writer.add([{"role": "user", "name": who, "id": f"t{i}",
+                         "content": f"Visit {i}: {who} went to Porto with Bruno and Carla."}],
+                       user_id="ana")
+            if i % 10 == 0:
+                hits = reader.search(f"Visit {i} Porto", user_id="ana", limit=50)
+                assert any(f"Visit {i}:" in h.text for h in hits)  # the newest add is found
+        with Memory(path, embedder=emb) as fresh:
+            assert snapshot(reader) == snapshot(fresh)
+        assert "Guest6" in reader.store.speakers("ana")
+        assert reader.store.entity_stats("ana")["bruno"][1] == 151
+        # a change (not an add) from the other connection: everything recomputed
+        victim = next(h for h in reader.search("Visit 3:", user_id="ana") if "Visit 3:" in h.text)
+        writer.delete(victim.id)
+        writer.archive(next(h.id for h in reader.search("Visit 4:", user_id="ana")
+                            if "Visit 4:" in h.text))
+        with Memory(path, embedder=emb) as fresh:
+            assert snapshot(reader) == snapshot(fresh)
+        assert victim.id not in {h.id for h in reader.search("Visit 3 Porto", user_id="ana",
+                                                             limit=100)}
+        # records cached before an update are not served stale
+        target = next(h for h in reader.search("Visit 5:", user_id="ana") if "Visit 5:" in h.text)
+        writer.update(target.id, "Visit 5: Ana stayed home in Lisbon.")
+        again = {h.id: h.text for h in reader.search("Visit 5", user_id="ana", limit=100)}
+        assert again.get(target.id) == "Visit 5: Ana stayed home in Lisbon."
