@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidInput
 from ..types import MemoryRecord
+from ._lifecycle_rules import check_supersede, plan_merge
 from ._pg_rows import _MEMORY_COLS, _row_to_memory
 
 STATUS_EVENTS = {"archived": "ARCHIVE", "active": "RESTORE"}
@@ -83,25 +84,20 @@ class PgLifecycleMixin:
             if keep is None:
                 return None
             drops = [found[i] for i in dict.fromkeys(drop_ids) if i in found and i != keep_id]
-            if any(d.scope.user_id != keep.scope.user_id for d in drops):
-                raise InvalidInput("merge: all memories must belong to one user")
+            plan = plan_merge(keep, drops)
             if not drops:
                 return keep
-            sources = tuple(dict.fromkeys(keep.source_ids + sum((d.source_ids for d in drops), ())))
-            episodes = tuple(dict.fromkeys(keep.episode_ids + sum((d.episode_ids for d in drops), ())))
             conn.execute(
                 "UPDATE memories SET source_ids=%s, episode_ids=%s, importance=%s, "
                 "access_count=%s, updated_at=%s WHERE id=%s",
-                (self._Jsonb(list(sources)), self._Jsonb(list(episodes)),
-                 max([keep.importance, *(d.importance for d in drops)]),
-                 keep.access_count + sum(d.access_count for d in drops), time.time(), keep_id))
+                (self._Jsonb(list(plan.source_ids)), self._Jsonb(list(plan.episode_ids)),
+                 plan.importance, plan.access_count, time.time(), keep_id))
             for d in drops:
                 conn.execute("DELETE FROM memories WHERE id=%s", (d.id,))
                 self._history(conn, d.id, d.scope.user_id, "MERGE", d.text, None, actor,
-                              {"into": keep_id, "source_ids": list(d.source_ids)})
+                              plan.drop_details[d.id])
             self._history(conn, keep_id, keep.scope.user_id, "MERGE", keep.text, keep.text, actor,
-                          {"merged": [d.id for d in drops],
-                           "source_ids": [s for s in sources if s not in keep.source_ids]})
+                          plan.keep_detail)
             self._bump(conn, [keep.scope.user_id], mutation=True)
             return self._load(conn, keep_id)
 
@@ -119,14 +115,7 @@ class PgLifecycleMixin:
             old, new = found.get(old_id), found.get(new_id)
             if old is None or new is None:
                 return None
-            if old.id == new.id:
-                raise InvalidInput("a memory cannot supersede itself")
-            if old.scope.user_id != new.scope.user_id:
-                raise InvalidInput("supersede: both memories must belong to one user")
-            if old.superseded_by is not None:
-                raise InvalidInput(f"memory {old_id!r} is already superseded by "
-                                   f"{old.superseded_by!r}")
-            when = at if at is not None else (new.valid_from or new.event_time or new.created_at)
+            when = check_supersede(old, new, at)
             conn.execute("UPDATE memories SET valid_to=%s, superseded_by=%s WHERE id=%s",
                          (when, new_id, old_id))
             conn.execute("UPDATE memories SET valid_from=%s WHERE id=%s", (when, new_id))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InvalidInput
 from ..types import MemoryRecord, Scope
+from ._lifecycle_rules import check_supersede, plan_merge
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
 
 STATUS_EVENTS = {"archived": "ARCHIVE", "active": "RESTORE"}
@@ -67,25 +68,20 @@ class LifecycleMixin:
                 return None
             drops = [d for d in (self._load(db, i) for i in dict.fromkeys(drop_ids))
                      if d is not None and d.id != keep_id]
-            if any(d.scope.user_id != keep.scope.user_id for d in drops):
-                raise InvalidInput("merge: all memories must belong to one user")
+            plan = plan_merge(keep, drops)
             if not drops:
                 return keep
-            sources = tuple(dict.fromkeys(keep.source_ids + sum((d.source_ids for d in drops), ())))
-            episodes = tuple(dict.fromkeys(keep.episode_ids + sum((d.episode_ids for d in drops), ())))
             db.execute(
                 "UPDATE memories SET source_ids=?, episode_ids=?, importance=?, "
                 "access_count=?, updated_at=? WHERE id=?",
-                (json.dumps(list(sources)), json.dumps(list(episodes)),
-                 max([keep.importance, *(d.importance for d in drops)]),
-                 keep.access_count + sum(d.access_count for d in drops), time.time(), keep_id))
+                (json.dumps(list(plan.source_ids)), json.dumps(list(plan.episode_ids)),
+                 plan.importance, plan.access_count, time.time(), keep_id))
             for d in drops:
                 db.execute("DELETE FROM memories WHERE id=?", (d.id,))
                 self._history(db, d.id, d.scope.user_id, "MERGE", d.text, None, actor,
-                              {"into": keep_id, "source_ids": list(d.source_ids)})
+                              plan.drop_details[d.id])
             self._history(db, keep_id, keep.scope.user_id, "MERGE", keep.text, keep.text, actor,
-                          {"merged": [d.id for d in drops],
-                           "source_ids": [s for s in sources if s not in keep.source_ids]})
+                          plan.keep_detail)
             self._bump(db, keep.scope.user_id, mutation=True)
             return self._load(db, keep_id)
 
@@ -102,14 +98,7 @@ class LifecycleMixin:
             old, new = self._load(db, old_id), self._load(db, new_id)
             if old is None or new is None:
                 return None
-            if old.id == new.id:
-                raise InvalidInput("a memory cannot supersede itself")
-            if old.scope.user_id != new.scope.user_id:
-                raise InvalidInput("supersede: both memories must belong to one user")
-            if old.superseded_by is not None:
-                raise InvalidInput(f"memory {old_id!r} is already superseded by "
-                                   f"{old.superseded_by!r}")
-            when = at if at is not None else (new.valid_from or new.event_time or new.created_at)
+            when = check_supersede(old, new, at)
             db.execute("UPDATE memories SET valid_to=?, superseded_by=? WHERE id=?",
                        (when, new_id, old_id))
             db.execute("UPDATE memories SET valid_from=? WHERE id=?", (when, new_id))
