@@ -6,6 +6,7 @@ the sum. Each stage returns new parts, so every hit can explain where its score 
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Iterable, Mapping, Sequence
@@ -110,6 +111,7 @@ def credit_members(parts: Parts, members: Mapping[str, Sequence[str]], factor: f
 _SENT = re.compile(r"[^.!?]+[.!?]*")
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and asked about the same candidates again
 def is_bare_question(text: str) -> bool:
     """A turn that only asks ("What did you paint?") and states nothing of its own."""
     sentences = [s.strip() for s in _SENT.findall(text) if s.strip()]
