@@ -75,3 +75,16 @@ def test_common_terms_are_pruned_only_in_large_indexes(m):
     assert store._prune_terms('"common" OR "words"', 0.25, 1) in ('"common"', '"words"')
     hits = m.search("common zebra", user_id="u", limit=3)
     assert "zebra" in hits[0].text
+
+
+def test_posting_budget_keeps_the_rarest_terms(m):
+    for i in range(30):
+        m.add(f"alpha beta number {i} {'gamma' if i < 10 else ''} {'delta' if i < 3 else ''}",
+              user_id="u")
+    store = m.store
+    q = '"alpha" OR "gamma" OR "delta"'
+    assert store._prune_terms(q, 1.0, 1) == q  # no budget: max_df 1.0 keeps every term
+    # delta (3 rows) + gamma (10 rows) fit in 13; alpha (30 rows) does not
+    assert store._prune_terms(q, 1.0, 1, max_postings=13) == '"gamma" OR "delta"'
+    assert store._prune_terms(q, 1.0, 1, max_postings=12) == '"delta"'
+    assert store._prune_terms(q, 1.0, 1, max_postings=1) == '"delta"'  # never empty
