@@ -203,9 +203,12 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
         CREATE TRIGGER memories_ad_vectors AFTER DELETE ON memories BEGIN
             DELETE FROM vectors WHERE memory_rowid = old.rowid;
         END;
-        ALTER TABLE memories DROP COLUMN embedding;
         """,
     )
+    if sqlite3.sqlite_version_info >= (3, 35):
+        db.execute("ALTER TABLE memories DROP COLUMN embedding")
+    else:  # no DROP COLUMN before SQLite 3.35: empty the column instead
+        db.execute("UPDATE memories SET embedding = NULL")
 
 
 UNINDEXED_TYPES = "('summary', 'profile')"  # SQL list; see _m3_lifecycle
