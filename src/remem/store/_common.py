@@ -45,6 +45,21 @@ def decode_int8(blob: bytes) -> np.ndarray:
 # written by maintenance (``remem.lifecycle``): not ranked by lexical, vector or graph
 # search in any store, so they never shift the statistics turns are ranked by
 UNRANKED_TYPES = ("summary", "profile")
+UNRANKED_SQL = "(" + ", ".join(f"'{t}'" for t in UNRANKED_TYPES) + ")"  # for NOT IN
+
+
+def scope_sql(scope: Scope, alias: str = "", mark: str = "?") -> tuple[str, list[Any]]:
+    """The WHERE condition (with ``mark`` placeholders) and arguments that confine a
+    query to ``scope``; ``alias`` qualifies the columns."""
+    p = f"{alias}." if alias else ""
+    sql, args = f"{p}user_id = {mark}", [scope.user_id]
+    if scope.agent_id is not None:
+        sql += f" AND {p}agent_id = {mark}"
+        args.append(scope.agent_id)
+    if scope.session_id is not None:
+        sql += f" AND {p}session_id = {mark}"
+        args.append(scope.session_id)
+    return sql, args
 
 
 def memory_export(m: MemoryRecord, *, embedding: bytes | None,

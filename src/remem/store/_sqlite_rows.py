@@ -7,6 +7,7 @@ import json
 from typing import Any, Sequence
 
 from ..types import MemoryRecord, Scope
+from ._common import scope_sql
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "
@@ -61,12 +62,4 @@ def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
 
 
 def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
-    p = f"{alias}." if alias else ""
-    sql, args = f"{p}user_id = ?", [scope.user_id]
-    if scope.agent_id is not None:
-        sql += f" AND {p}agent_id = ?"
-        args.append(scope.agent_id)
-    if scope.session_id is not None:
-        sql += f" AND {p}session_id = ?"
-        args.append(scope.session_id)
-    return sql, args
+    return scope_sql(scope, alias, "?")

@@ -23,7 +23,7 @@ from .._entities import normalise as entity_key
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _pg_schema
-from ._common import UNRANKED_TYPES, check_filters, from_epoch
+from ._common import UNRANKED_SQL, UNRANKED_TYPES, check_filters, from_epoch, scope_sql
 from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
 from ._inspect import InspectMixin
 from ._pg_lifecycle import PgLifecycleMixin
@@ -52,20 +52,7 @@ def redact(dsn: str) -> str:
 
 
 def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
-    p = f"{alias}." if alias else ""
-    sql, args = f"{p}user_id = %s", [scope.user_id]
-    if scope.agent_id is not None:
-        sql += f" AND {p}agent_id = %s"
-        args.append(scope.agent_id)
-    if scope.session_id is not None:
-        sql += f" AND {p}session_id = %s"
-        args.append(scope.session_id)
-    return sql, args
-
-
-# maintenance summaries and profiles are not ranked by lexical or vector search (as in
-# the SQLite store, where they stay out of the FTS index and the vector cache)
-_UNRANKED = "('summary', 'profile')"
+    return scope_sql(scope, alias, "%s")
 
 
 def _jsonb(value: Any) -> Any:
@@ -421,7 +408,7 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
         where, args = _scope_sql(scope)
         sql = ("SELECT id, ts_rank(%s::float4[], tsv, q, 1) AS s FROM memories, "
                "to_tsquery('english', %s) AS q WHERE tsv @@ q AND status='active' AND "
-               f"type NOT IN {_UNRANKED} AND " + where)
+               f"type NOT IN {UNRANKED_SQL} AND " + where)
         params: list[Any] = [[0.0, 0.0, float(keys_weight), 1.0], tsq, *args]
         if allowed is not None:
             sql += " AND id = ANY(%s)"
@@ -439,7 +426,7 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
         where, args = _scope_sql(scope)
         q = _vec(vector)
         dim = int(np.asarray(vector).shape[-1])
-        base = (f"FROM memories WHERE {where} AND status='active' AND type NOT IN {_UNRANKED} "
+        base = (f"FROM memories WHERE {where} AND status='active' AND type NOT IN {UNRANKED_SQL} "
                 "AND embed_model = %s")
         params: list[Any] = [*args, embed_model]
         if allowed is not None:
@@ -450,7 +437,7 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
             cast = f"embedding::vector({dim})"
             ann = S.SQL(
                 f"SELECT id, 1 - ({cast} <=> %s::vector({dim})) FROM memories WHERE {where} "
-                f"AND status='active' AND type NOT IN {_UNRANKED} AND embed_model = {{}} "
+                f"AND status='active' AND type NOT IN {UNRANKED_SQL} AND embed_model = {{}} "
                 f"ORDER BY {cast} <=> %s::vector({dim}) LIMIT %s").format(S.Literal(embed_model))
             with self._conn() as conn:
                 conn.execute(S.SQL("SET LOCAL hnsw.ef_search = {}").format(
@@ -466,7 +453,7 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
         """Ids and unit vectors of the scope's active memories embedded by the model."""
         where, args = _scope_sql(scope)
         rows = self._q(f"SELECT id, embedding::text FROM memories WHERE {where} AND "
-                       f"status='active' AND type NOT IN {_UNRANKED} AND embed_model=%s "
+                       f"status='active' AND type NOT IN {UNRANKED_SQL} AND embed_model=%s "
                        "ORDER BY rid", [*args, embed_model])
         if not rows:
             return [], np.zeros((0, 1), np.float32)

@@ -17,8 +17,7 @@ import numpy as np
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
-from ._sqlite_schema import UNINDEXED_TYPES
-from ._common import UNRANKED_TYPES
+from ._common import UNRANKED_SQL, UNRANKED_TYPES
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
 from ._inspect import InspectMixin
 from ._sqlite_cache import ScopeCacheMixin
@@ -431,8 +430,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
     def _vectors(self, user_id: str, model: str) -> _VectorCache:
         """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
         with self._lock:
-            row = self._q("SELECT version, mutations FROM scope_versions WHERE user_id=?", (user_id,))
-            version, mutations = row[0] if row else (0, 0)
+            version, mutations = self._state(user_id)
             cache = self._cache.get(user_id)
             if cache and cache.version == version and cache.model == model:
                 return cache
@@ -444,7 +442,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
                 # "+m.user_id": walk the rowid range, not the user's whole index range
                 "JOIN vectors v ON v.memory_rowid = m.rowid WHERE +m.user_id=? "
                 "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
-                f"AND m.type NOT IN {UNINDEXED_TYPES} ORDER BY m.rowid",
+                f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
                 (user_id, model, since),
             )
             new = np.array([decode_int8(r[4]) for r in rows], dtype=np.float32)
