@@ -443,7 +443,6 @@ class Memory:
         # the score normalisation: out of scope, superseded (or not valid at ``as_of``)
         records: dict[str, MemoryRecord] = {}
         ok = self._settle({d: {} for r in rankings.values() for d in r}, records, scope, at)
-        ok = {d: p for d, p in ok.items() if records[d].type not in SUMMARY_TYPES}
         rankings = {k: [d for d in v if d in ok] for k, v in rankings.items()}
         raw = {k: {d: s for d, s in v.items() if d in ok} for k, v in raw.items()}
         if cfg.fusion == "convex":
@@ -452,7 +451,6 @@ class Memory:
             parts = convex({k: raw[k] for k in rankings}, cfg.weights)
         else:
             parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        parts = self._settle(parts, records, scope, at)
         if cfg.segment_credit or not cfg.segment_hits:
             segs = [d for d in parts if records[d].type == "segment"]
             if segs and (filters is None or "type" not in filters):
