@@ -177,13 +177,19 @@ class _Run:
         self.mem, self.store, self.user, self.cfg, self.now = mem, mem.store, user_id, cfg, now
         self.report = report
         self.model = mem.embedder.name
+        self._active: tuple[list[MemoryRecord], np.ndarray] | None = None
 
     def active(self) -> tuple[list[MemoryRecord], np.ndarray]:
-        ids, matrix = self.store.vectors(Scope(self.user), self.model)
-        # fetched without the user (uncached): access counts change without a new version
-        records = {r.id: r for r in self.store.fetch(ids) if r.scope.user_id == self.user}
-        keep = [i for i, d in enumerate(ids) if d in records and records[d].status == "active"]
-        return [records[ids[i]] for i in keep], (matrix[keep] if len(keep) else matrix[:0])
+        """The user's ranked memories and their vectors, read once per pass and again only
+        after a step changed them (summaries and profiles are not among them)."""
+        if self._active is None:
+            ids, matrix = self.store.vectors(Scope(self.user), self.model)
+            # fetched without the user (uncached): access counts change without a new version
+            records = {r.id: r for r in self.store.fetch(ids) if r.scope.user_id == self.user}
+            keep = [i for i, d in enumerate(ids) if d in records and records[d].status == "active"]
+            self._active = ([records[ids[i]] for i in keep],
+                            matrix[keep] if len(keep) else matrix[:0])
+        return self._active
 
     def dedupe(self) -> None:
         recs, matrix = self.active()
@@ -198,6 +204,7 @@ class _Run:
         for g in groups:
             members = sorted((sub[i] for i in g), key=lambda r: (r.created_at, r.id))
             kept = self.store.merge(members[0].id, [r.id for r in members[1:]], actor="maintain")
+            self._active = None
             if kept is not None and kept.updated_at != members[0].updated_at:
                 # (unchanged: another worker's maintain merged them first)
                 self.report.merged += len(members) - 1
@@ -305,6 +312,7 @@ class _Run:
                 faded[r.id] = f"retention {kept:.3f} < {policy.threshold} after {age:.0f} days"
         if not faded:
             return
+        self._active = None
         if policy.hard_delete:
             for mid, reason in faded.items():
                 if self.store.delete(mid, actor="maintain", detail={"reason": reason}):
