@@ -1,5 +1,5 @@
-"""The SQLite store's in-memory search caches (vectors, scope size, entity counts,
-speakers, parsed records) are brought up to date incrementally after adds and rebuilt
+"""The SQLite store's in-memory search caches (BM25 index, vectors, scope size, entity
+counts, speakers, parsed records) are brought up to date incrementally after adds and rebuilt
 after changes, also when another connection (another process) writes: a long-lived
 reader must always see exactly what a fresh one sees."""
 
@@ -17,7 +17,9 @@ def snapshot(m: Memory, user: str = "ana") -> dict:  # noqa: ANN001
     order = np.argsort(ids)
     return {"size": s.scope_size(user), "speakers": sorted(s.speakers(user)),
             "entities": dict(sorted(s.entity_stats(user).items())),
-            "ids": sorted(ids), "matrix": np.round(matrix[order], 6).tolist()}
+            "ids": sorted(ids), "matrix": np.round(matrix[order], 6).tolist(),
+            "lexical": {q: sorted((i, round(v, 9)) for i, v in s.lexical(Scope(user), q, 500))
+                        for q in ("Visit Porto Bruno", "Ana stayed home in Lisbon", "Carla 7")}}
 
 
 def test_long_lived_reader_matches_a_fresh_one_through_adds_and_changes(tmp_path) -> None:  # noqa: ANN001
@@ -42,8 +44,9 @@ def test_long_lived_reader_matches_a_fresh_one_through_adds_and_changes(tmp_path
         # a change (not an add) from the other connection: everything recomputed
         victim = next(h for h in reader.search("Visit 3:", user_id="ana") if "Visit 3:" in h.text)
         writer.delete(victim.id)
-        writer.archive(next(h.id for h in reader.search("Visit 4:", user_id="ana")
-                            if "Visit 4:" in h.text))
+        archived = next(h.id for h in reader.search("Visit 4:", user_id="ana")
+                        if "Visit 4:" in h.text)
+        writer.archive(archived)
         with Memory(path, embedder=emb) as fresh:
             assert snapshot(reader) == snapshot(fresh)
         assert victim.id not in {h.id for h in reader.search("Visit 3 Porto", user_id="ana",
@@ -53,3 +56,17 @@ def test_long_lived_reader_matches_a_fresh_one_through_adds_and_changes(tmp_path
         writer.update(target.id, "Visit 5: Ana stayed home in Lisbon.")
         again = {h.id: h.text for h in reader.search("Visit 5", user_id="ana", limit=100)}
         assert again.get(target.id) == "Visit 5: Ana stayed home in Lisbon."
+        with Memory(path, embedder=emb) as fresh:
+            assert snapshot(reader) == snapshot(fresh)
+        # restored from the archive: back in every index
+        writer.restore(archived)
+        assert any(h.text.startswith("Visit 4:") for h in reader.search("Visit 4 Porto",
+                                                                       user_id="ana"))
+        with Memory(path, embedder=emb) as fresh:
+            assert snapshot(reader) == snapshot(fresh)
+        # many removals at once: the reader's index is rebuilt rather than patched
+        for item in writer.get_all(user_id="ana", limit=1000)[:80]:
+            writer.delete(item.id)
+        with Memory(path, embedder=emb) as fresh:
+            assert snapshot(reader) == snapshot(fresh)
+        assert reader.store._lexicon("ana").index.dead == 0

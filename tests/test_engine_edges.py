@@ -3,6 +3,8 @@
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
+from remem.store._sqlite_lexical import prune_terms
+from remem.types import Scope
 
 
 @pytest.fixture()
@@ -62,29 +64,51 @@ def test_delete_all_leaves_no_entity_names_behind(m):
     assert "oslo" in bob
 
 
-def test_common_terms_are_pruned_only_in_large_indexes(m):
+def test_common_terms_are_pruned_only_in_large_scopes(m):
     for i in range(30):
         m.add(f"common words everywhere number {i}", user_id="u")
     m.add("common words and a rare zebra", user_id="u")
-    store = m.store
-    # below the row threshold the query is untouched
-    assert store._prune_terms('"common" OR "zebra"', 0.25, 10_000) == '"common" OR "zebra"'
-    # above it, the term in most rows goes and the rare one stays
-    assert store._prune_terms('"common" OR "zebra"', 0.25, 1) == '"zebra"'
+    index = m.store._lexicon("u").index
+    dfs = {t: index.doc_freq(t) for t in ("common", "zebra")}
+    assert dfs == {"common": 31, "zebra": 1}
+    assert prune_terms(dfs, 0.25 * 31, None) == ["zebra"]  # the term in most rows goes
+    assert prune_terms(dfs, 31, None) == ["common", "zebra"]
     # never empty: the rarest term is kept even if all are common
-    assert store._prune_terms('"common" OR "words"', 0.25, 1) in ('"common"', '"words"')
+    assert prune_terms({"common": 31, "words": 31}, 1, None) in (["common"], ["words"])
+    # below prune_min_rows the query is untouched (both terms score), above it "common"
+    # no longer counts: the zebra row's score is then zebra's alone
+    full = dict(m.store.lexical(Scope("u"), "common zebra", 5, max_df=0.25, prune_min_rows=10_000))
+    pruned = dict(m.store.lexical(Scope("u"), "common zebra", 5, max_df=0.25, prune_min_rows=1))
+    assert len(full) == 5 and len(pruned) == 1 and max(full.values()) > max(pruned.values())
     hits = m.search("common zebra", user_id="u", limit=3)
     assert "zebra" in hits[0].text
 
 
-def test_posting_budget_keeps_the_rarest_terms(m):
-    for i in range(30):
-        m.add(f"alpha beta number {i} {'gamma' if i < 10 else ''} {'delta' if i < 3 else ''}",
-              user_id="u")
-    store = m.store
-    q = '"alpha" OR "gamma" OR "delta"'
-    assert store._prune_terms(q, 1.0, 1) == q  # no budget: max_df 1.0 keeps every term
+def test_posting_budget_keeps_the_rarest_terms():
+    dfs = {"alpha": 30, "gamma": 10, "delta": 3}
+    assert prune_terms(dfs, 30, None) == ["alpha", "gamma", "delta"]  # no budget
     # delta (3 rows) + gamma (10 rows) fit in 13; alpha (30 rows) does not
-    assert store._prune_terms(q, 1.0, 1, max_postings=13) == '"gamma" OR "delta"'
-    assert store._prune_terms(q, 1.0, 1, max_postings=12) == '"delta"'
-    assert store._prune_terms(q, 1.0, 1, max_postings=1) == '"delta"'  # never empty
+    assert prune_terms(dfs, 30, 13) == ["gamma", "delta"]
+    assert prune_terms(dfs, 30, 12) == ["delta"]
+    assert prune_terms(dfs, 30, 1) == ["delta"]  # never empty
+
+
+def test_access_counts_are_written_off_the_search_path(m):
+    ids = [m.add(f"note {i} about topic{i}zz", user_id="u").memory_ids[0] for i in range(300)]
+    for i in range(300):  # each search returns one new memory: the batch fills at 256
+        assert m.search(f"topic{i}zz", user_id="u", limit=1)[0].id == ids[i]
+    flusher = m._flusher
+    assert flusher is not None and flusher.name == "remem-access-flush"
+    flusher.join(timeout=30)
+    import sqlite3
+
+    def counted() -> list[int]:
+        with sqlite3.connect(m.store.path) as db:
+            got = dict(db.execute("SELECT id, access_count FROM memories"))
+        return [got[i] for i in ids]
+
+    # the worker takes what is pending when it starts (at least the first 256 searches)
+    before = counted()
+    assert before[:256] == [1] * 256 and set(before) <= {0, 1}
+    m.close()  # ... until close writes them
+    assert counted() == [1] * 300

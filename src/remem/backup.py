@@ -95,7 +95,7 @@ def _check(db: sqlite3.Connection, name: str, *, fts: bool = True) -> tuple[int,
         raise StoreError(f"{name} failed the integrity check: {'; '.join(map(str, rows[:5]))}")
     version = _schema_version(db, name)
     try:
-        if fts and version >= 1:
+        if fts and 1 <= version < 5:  # schema 5 has no FTS index
             db.execute("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')")
         episodes = db.execute("SELECT count(*) FROM episodes").fetchone()[0]
         memories = db.execute("SELECT count(*) FROM memories").fetchone()[0]

@@ -20,7 +20,6 @@ import numpy as np
 from . import _extract, _segment
 from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
-from ._text import fts_query
 from .embed.base import Embedder
 from .errors import EmbedderError, InvalidInput, NotFound, RememError
 from . import packing, retrieve
@@ -182,9 +181,13 @@ class Memory:
         self.store = store
         self._access: dict[str, tuple[int, float]] = {}
         self._access_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.join()
         self._flush_access()
         self.store.close()
 
@@ -196,9 +199,12 @@ class Memory:
             for i in ids:
                 n, _ = self._access.get(i, (0, now))
                 self._access[i] = (n + 1, now)
-            full = len(self._access) >= 256
-        if full:
-            self._flush_access()
+            if len(self._access) < 256 or (self._flusher and self._flusher.is_alive()):
+                return
+            # written on a worker thread: a search must not wait for a write transaction
+            self._flusher = threading.Thread(target=self._flush_access, daemon=True,
+                                             name="remem-access-flush")
+            self._flusher.start()
 
     def _flush_access(self) -> None:
         with self._access_lock:
@@ -424,12 +430,10 @@ class Memory:
         rankings: dict[str, list[str]] = {}
         raw: dict[str, dict[str, float]] = {}
         if cfg.weights.get("lexical", 1.0):
-            match = fts_query(query)
-            lex = (self.store.lexical(scope, match, n, allowed, cfg.keys_weight,
-                                      max_df=cfg.lexical_max_df,
-                                      prune_min_rows=cfg.lexical_prune_min_rows,
-                                      max_postings=cfg.lexical_max_postings)
-                   if match else [])
+            lex = self.store.lexical(scope, query, n, allowed, cfg.keys_weight,
+                                     max_df=cfg.lexical_max_df,
+                                     prune_min_rows=cfg.lexical_prune_min_rows,
+                                     max_postings=cfg.lexical_max_postings)
             rankings["lexical"] = [i for i, _ in lex]
             raw["lexical"] = dict(lex)
         if cfg.weights.get("dense", 1.0):

@@ -82,14 +82,11 @@ def acknowledged(stdout: str) -> dict[str, list[str]]:
 
 
 def integrity(db: Path) -> list[str]:
-    """``PRAGMA integrity_check`` rows plus the FTS5 index check, from a fresh connection."""
+    """``PRAGMA integrity_check`` and foreign-key check rows, from a fresh connection."""
     con = sqlite3.connect(db, timeout=30)
     try:
         rows = [r[0] for r in con.execute("PRAGMA integrity_check")]
-        try:
-            con.execute("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')")
-        except sqlite3.DatabaseError as exc:
-            rows.append(f"fts: {exc}")
+        rows += [f"foreign key: {r}" for r in con.execute("PRAGMA foreign_key_check")]
         return rows
     finally:
         con.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Sequence
 
@@ -14,28 +13,6 @@ _MEMORY_COLS = (
     "created_at, updated_at, event_time, importance, metadata, status, dates, entities, "
     "valid_from, valid_to, superseded_by, access_count, last_access"
 )
-
-
-def _token(prefix: str, *parts: str) -> str:
-    h = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-    return prefix + h[:24]
-
-
-def scope_key(user_id: str, agent_id: str | None = None, session_id: str | None = None) -> str:
-    """FTS tokens naming a memory's scope (user; user+agent; user+session), so FTS5 itself
-    intersects the scope with the query terms and never touches another scope's rows."""
-    return " ".join((_token("u", user_id), _token("a", user_id, agent_id or ""),
-                     _token("s", user_id, session_id or "")))
-
-
-def scope_match(scope: Scope) -> str:
-    """The FTS5 expression that restricts a query to ``scope``."""
-    parts = [f'scope_key:"{_token("u", scope.user_id)}"']
-    if scope.agent_id is not None:
-        parts.append(f'scope_key:"{_token("a", scope.user_id, scope.agent_id)}"')
-    if scope.session_id is not None:
-        parts.append(f'scope_key:"{_token("s", scope.user_id, scope.session_id)}"')
-    return " AND ".join(parts)
 
 
 def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:

@@ -3,6 +3,7 @@ records it, so a store is never left half-migrated."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Callable
 
@@ -211,12 +212,47 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
         db.execute("UPDATE memories SET embedding = NULL")
 
 
+def _m5_no_fts(db: sqlite3.Connection) -> None:
+    """Lexical search moves into memory (``store/_sqlite_lexical.py``: a BM25 index per
+    user built from text and keys): the FTS5 table, its triggers and the scope-key
+    column it matched on go (about 450 bytes per memory, and an FTS insert per add)."""
+    _run_script(
+        db,
+        """
+        DROP TRIGGER IF EXISTS memories_ai;
+        DROP TRIGGER IF EXISTS memories_ad;
+        DROP TRIGGER IF EXISTS memories_au;
+        DROP TABLE IF EXISTS memories_fts;
+        """,
+    )
+    if sqlite3.sqlite_version_info < (3, 35):  # no DROP COLUMN: copy the table instead
+        cols = [r[1] for r in db.execute("PRAGMA table_info(memories)") if r[1] != "scope_key"]
+        sql = db.execute("SELECT sql FROM sqlite_schema WHERE name='memories'").fetchone()[0]
+        column = r"scope_key\s+TEXT\s+NOT\s+NULL(?:\s+DEFAULT\s+'[^']*')?"
+        sql = re.sub(column + r"\s*,", "", sql, count=1) if re.search(column + r"\s*,", sql) \
+            else re.sub(r",\s*" + column, "", sql, count=1)
+        extra = [r[0] for r in db.execute("SELECT sql FROM sqlite_schema WHERE tbl_name="
+                                          "'memories' AND type IN ('index', 'trigger') "
+                                          "AND sql IS NOT NULL")]
+        db.execute("ALTER TABLE memories RENAME TO memories_old")
+        db.execute(sql)
+        db.execute(f"INSERT INTO memories({', '.join(cols)}) SELECT {', '.join(cols)} "
+                   "FROM memories_old")
+        db.execute("DROP TABLE memories_old")
+        if "scope_key" in [r[1] for r in db.execute("PRAGMA table_info(memories)")]:
+            raise MigrationError("cannot drop memories.scope_key from this table definition")
+        for stmt in extra:
+            db.execute(stmt)
+    else:
+        db.execute("ALTER TABLE memories DROP COLUMN scope_key")
+
+
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
 # change when a constant elsewhere does; today it equals _common.UNRANKED_SQL)
 UNINDEXED_TYPES = "('summary', 'profile')"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
-                                                           _m3_lifecycle, _m4_vectors]
+                                                           _m3_lifecycle, _m4_vectors, _m5_no_fts]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -59,11 +59,12 @@ class Store(Protocol):
         ...
 
     def lexical(
-        self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
+        self, scope: Scope, query: str, limit: int, allowed: set[str] | None = None,
         keys_weight: float = 0.5, max_df: float | None = None, prune_min_rows: int = 2000,
         max_postings: int | None = None,
     ) -> list[tuple[str, float]]:
-        """BM25 over text and expanded keys within the scope: (id, score), best first;
+        """BM25 over text and expanded keys within the scope for the words of ``query``
+        (free text; the store tokenizes it): (id, score), best first;
         ``max_df`` and ``max_postings`` let a store drop very common query terms in large
         indexes."""
         ...

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .._entities import normalise as entity_key
+from .._text import fts_query
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _pg_schema
@@ -395,14 +396,15 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
             args.extend([key, alts])
         return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
 
-    def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
+    def lexical(self, scope: Scope, query: str, limit: int, allowed: set[str] | None = None,
                 keys_weight: float = 0.5, max_df: float | None = None,
                 prune_min_rows: int = 2000,
                 max_postings: int | None = None) -> list[tuple[str, float]]:
         """``ts_rank`` (length-normalised) over text (weight A, 1.0) and expanded keys
         (weight B, ``keys_weight``) within the scope; higher is better. (``max_df`` term
         pruning is not applied here: the GIN index already skips stopwords.)"""
-        tsq = tsquery_from_match(match)
+        match = fts_query(query)
+        tsq = tsquery_from_match(match) if match else None
         if tsq is None:
             return []
         where, args = _scope_sql(scope)

@@ -1,4 +1,4 @@
-"""SQLite store: one file, WAL mode, FTS5 lexical index, float16 vectors searched with numpy."""
+"""SQLite store: one file, WAL mode; per-user BM25 and int8 vectors searched in memory."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
 from ._common import UNRANKED_SQL, UNRANKED_TYPES
-from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql, scope_key, scope_match
+from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql
 from ._inspect import InspectMixin
 from ._sqlite_cache import ScopeCacheMixin
 from ._sqlite_lifecycle import LifecycleMixin
-from ._sqlite_terms import TermPruningMixin
+from ._sqlite_lexical import LexicalMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
 from ._common import check_filters, decode_int8, encode_int8, from_epoch
@@ -40,7 +40,7 @@ class _VectorCache:
     buffer: np.ndarray  # spare rows at the end take later adds without copying
 
 
-class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
+class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
                   ScopeCacheMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
@@ -63,8 +63,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
         self._sizes: dict[str, Any] = {}
         # user -> (mutation count, parsed records): adds do not change existing records
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
-        self._df: dict[str, int] = {}  # term -> rows matching it (for query pruning)
-        self._df_rows = 0
+        self._lexicons: dict[str, Any] = {}  # user -> in-memory BM25 index (_sqlite_lexical)
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -193,13 +192,12 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
                        embed_model: str | None) -> None:
         s = m.scope
         db.execute(
-            "INSERT INTO memories(id, user_id, agent_id, session_id, scope_key, text, keys, type, "
+            "INSERT INTO memories(id, user_id, agent_id, session_id, text, keys, type, "
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
             "valid_from, importance, metadata, status, content_hash, embed_model, dates, "
             "entities, valid_to, superseded_by, access_count, last_access) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "",
-             scope_key(s.user_id, s.agent_id, s.session_id),
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
              json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
              m.created_at, m.updated_at, m.event_time,
@@ -375,35 +373,6 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, TermPruningMixin,
                 args.append(value)
         with self._lock:
             return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
-
-    def lexical(self, scope: Scope, match: str, limit: int, allowed: set[str] | None = None,
-                keys_weight: float = 0.5, max_df: float | None = None,
-                prune_min_rows: int = 2000,
-                max_postings: int | None = None) -> list[tuple[str, float]]:
-        """BM25 over text and expanded keys, best first. The scope is part of the FTS5
-        expression, so only the scope's rows are matched and ranked; the join to memories
-        happens for the top rows only. With ``max_df``, in an index of at least
-        ``prune_min_rows`` rows, terms in more than that share of rows are left out of the
-        query (they add little to BM25 but make it score most of the index); with
-        ``max_postings``, terms are then kept rarest first while the rows they match add up
-        to at most that many (FTS5 scores every row a term matches, so this bounds the
-        work in big indexes). The rarest term always stays."""
-        if max_df is not None:
-            match = self._prune_terms(match, max_df, prune_min_rows, max_postings)
-        expr = f"{scope_match(scope)} AND {{text keys}}:({match})"
-        inner = ("SELECT rowid, bm25(memories_fts, 0.0, 1.0, ?) AS s FROM memories_fts "
-                 "WHERE memories_fts MATCH ? ORDER BY s")
-        params: list[Any] = [float(keys_weight), expr]
-        if allowed is None:
-            inner += " LIMIT ?"
-            params.append(limit)
-        sql = (f"SELECT m.id, f.s FROM ({inner}) f JOIN memories m ON m.rowid = f.rowid "
-               "WHERE m.status = 'active' AND m.user_id = ? ORDER BY f.s")
-        params.append(scope.user_id)
-        with self._lock:
-            rows = self._q(sql, params)
-        hits = [(r[0], -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
-        return hits[:limit]
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:

@@ -1,0 +1,156 @@
+"""The SQLite store's lexical search: a BM25 index per user held in memory
+(:class:`remem._lexicon.LexicalIndex`), built from the stored text and keys on the first
+search and kept current like the other per-user caches.
+
+Adds since the cached snapshot are appended (rows above its rowid mark, read in the same
+transaction as the scope version, so writes from other processes are never missed or
+counted twice). After a write that changed or removed memories, the cache compares the
+user's active rows with what it indexed: rows gone leave, rows whose ``updated_at``
+moved are indexed again, rows back (restored) are added; the index is rebuilt only when
+more than a third of it is dead. Nothing lexical is stored on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._lexicon import LexicalIndex, query_terms
+from ..types import Scope
+from ._common import UNRANKED_SQL
+
+_ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
+         "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
+
+
+@dataclass
+class _LexCache:
+    version: int
+    mutations: int
+    max_rowid: int
+    index: LexicalIndex = field(default_factory=LexicalIndex)
+    ids: list[str] = field(default_factory=list)
+    rowids: list[int] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)
+    updated: list[float] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)  # live rowid -> position
+
+    def add(self, rows: list[Any]) -> None:
+        start = len(self.ids)
+        self.index.add([(r[4], r[5] or "") for r in rows])
+        for i, r in enumerate(rows, start):
+            self.rowids.append(r[0])
+            self.ids.append(r[1])
+            self.agents.append(r[2])
+            self.sessions.append(r[3])
+            self.updated.append(r[6])
+            self.position[r[0]] = i
+
+    def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
+        mask = None
+        if scope.agent_id is not None:
+            mask = np.fromiter((a == scope.agent_id for a in self.agents), bool, len(self.ids))
+        if scope.session_id is not None:
+            m2 = np.fromiter((s == scope.session_id for s in self.sessions), bool, len(self.ids))
+            mask = m2 if mask is None else mask & m2
+        if allowed is not None:
+            m3 = np.fromiter((i in allowed for i in self.ids), bool, len(self.ids))
+            mask = m3 if mask is None else mask & m3
+        return mask
+
+
+class LexicalMixin:
+    _lock: Any
+    _q: Any
+    _db: Any
+    _state: Any
+    _lexicons: dict[str, _LexCache]
+
+    def lexical(self, scope: Scope, query: str, limit: int,
+                allowed: set[str] | None = None, keys_weight: float = 0.5,
+                max_df: float | None = None, prune_min_rows: int = 2000,
+                max_postings: int | None = None) -> list[tuple[str, float]]:
+        """BM25 over text and expanded keys in the user's active memories, best first.
+        With ``max_df``, in a scope of at least ``prune_min_rows`` memories, terms in more
+        than that share of them are left out (they add little to BM25 but score most of
+        the scope); with ``max_postings``, terms are then kept rarest first while the
+        memories they occur in add up to at most that many. The rarest term always stays."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        with self._lock:
+            cache = self._lexicon(scope.user_id)
+            index = cache.index
+            n = len(index) - index.dead
+            if max_df is not None and n >= prune_min_rows and len(terms) > 1:
+                terms = prune_terms({t: index.doc_freq(t) for t in terms}, max_df * n,
+                                    max_postings)
+            hits = index.search(terms, limit, keys_weight=keys_weight,
+                                mask=cache.mask(scope, allowed))
+            return [(cache.ids[i], s) for i, s in hits]
+
+    def _lexicon(self, user_id: str) -> _LexCache:
+        """The user's index, brought up to date (call with the lock held)."""
+        own = not self._db.in_transaction
+        if own:
+            self._db.execute("BEGIN")
+        try:
+            version, mutations = self._state(user_id)
+            cache = self._lexicons.get(user_id)
+            if cache is not None and cache.version == version:
+                return cache
+            top = int(self._q("SELECT coalesce(max(rowid), 0) FROM memories")[0][0])
+            if cache is not None and cache.mutations != mutations:
+                cache = self._reconcile(cache, user_id)
+            if cache is None:
+                cache = _LexCache(version, mutations, 0)
+                cache.add(self._q(_ROWS.format("", " ORDER BY rowid"), (user_id,)))
+            else:
+                cache.add(self._q(_ROWS.format("+", " AND rowid > ? ORDER BY rowid"),
+                                  (user_id, cache.max_rowid)))
+            cache.version, cache.mutations, cache.max_rowid = version, mutations, top
+            self._lexicons[user_id] = cache
+            return cache
+        finally:
+            if own:
+                self._db.execute("COMMIT")
+
+    def _reconcile(self, cache: _LexCache, user_id: str) -> _LexCache | None:
+        """Apply changes and removals up to the cache's rowid mark; ``None`` = rebuild."""
+        current = {r[0]: r[1] for r in self._q(
+            "SELECT rowid, updated_at FROM memories WHERE user_id=? AND status='active' "
+            f"AND type NOT IN {UNRANKED_SQL} AND rowid <= ?", (user_id, cache.max_rowid))}
+        gone = [p for rid, p in cache.position.items()
+                if current.get(rid) != cache.updated[p]]
+        cache.index.remove(gone)
+        for p in gone:
+            del cache.position[cache.rowids[p]]
+        back = [rid for rid in current if rid not in cache.position]
+        if cache.index.dead * 3 > len(cache.index):
+            return None
+        for i in range(0, len(back), 500):
+            chunk = back[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            cache.add(self._q(_ROWS.format("", f" AND rowid IN ({marks}) ORDER BY rowid"),
+                              (user_id, *chunk)))
+        return cache
+
+
+def prune_terms(dfs: dict[str, int], max_rows: float,
+                max_postings: int | None) -> list[str]:
+    """Query terms worth scoring, in query order: those in at most ``max_rows``
+    memories, then (with ``max_postings``) the rarest while their memories add up to at
+    most that many. The rarest term always stays. Pure."""
+    terms = list(dfs)
+    keep = [t for t in terms if dfs[t] <= max_rows] or [min(terms, key=lambda t: dfs[t])]
+    if max_postings is not None and sum(dfs[t] for t in keep) > max_postings:
+        budget, kept = max_postings, set()
+        for t in sorted(keep, key=lambda t: (dfs[t], t)):
+            if kept and dfs[t] > budget:
+                break
+            kept.add(t)
+            budget -= dfs[t]
+        keep = [t for t in keep if t in kept]
+    return keep

@@ -1,0 +1,77 @@
+"""The in-memory BM25 index and its tokenizer (pure: no store)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remem._lexicon import LexicalIndex, query_terms, term_counts
+
+
+def test_tokenizer_folds_case_diacritics_and_stems() -> None:
+    counts, n = term_counts("Café CAFÉ cafe — running runs; naïve_user 42")
+    assert n == 8  # café café cafe running runs naïve user 42
+    assert counts == {"cafe": 3, "run": 2, "naiv": 1, "user": 1, "42": 1}
+
+
+def test_query_terms_drop_stopwords_and_apostrophe_stubs() -> None:
+    assert query_terms("Where does Dmitri's sister live?") == ["dmitri", "sister", "live"]
+    assert query_terms("the and of") == ["the", "and", "of"]  # nothing else: keep them
+    assert query_terms("?! ...") == []
+
+
+def _bm25(tf: float, df: int, n: int, length: float, avg: float) -> float:
+    idf = max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
+    return idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / avg))
+
+
+def test_scores_are_bm25_with_weighted_keys() -> None:
+    index = LexicalIndex()
+    index.add([("zebra zebra horse", ""), ("horse cow", "zebra"), ("cow cow cow", ""),
+               ("dog", ""), ("cat", "")])
+    lengths = [3, 3, 3, 1, 1]
+    avg = sum(lengths) / 5
+    got = dict(index.search(["zebra"], 10, keys_weight=0.5))
+    assert got[0] == pytest.approx(_bm25(2, 2, 5, 3, avg))
+    assert got[1] == pytest.approx(_bm25(0.5, 2, 5, 3, avg))
+    assert list(got) == [0, 1]
+    assert dict(index.search(["zebra"], 10, keys_weight=0.0)) == pytest.approx({0: got[0]})
+    both = dict(index.search(["zebra", "cow"], 10))
+    assert both[1] == pytest.approx(got[1] + _bm25(1, 2, 5, 3, avg))
+    assert index.search(["unknown"], 10) == [] and index.search([], 10) == []
+
+
+def test_removed_documents_leave_scores_and_statistics() -> None:
+    index = LexicalIndex()
+    index.add([("zebra", ""), ("zebra horse", ""), ("horse", ""), ("cow", ""), ("dog", "")])
+    index.remove([0, 0])  # twice: counted once
+    assert index.dead == 1 and index.doc_freq("zebra") == 1
+    fresh = LexicalIndex()
+    fresh.add([("zebra horse", ""), ("horse", ""), ("cow", ""), ("dog", "")])
+    got = index.search(["zebra", "horse"], 10)
+    want = fresh.search(["zebra", "horse"], 10)
+    assert [p for p, _ in got] == [p + 1 for p, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want])
+
+
+def test_mask_and_limit() -> None:
+    index = LexicalIndex()
+    index.add([(f"apple {'pie ' * i}", "") for i in range(10)])
+    mask = np.array([i % 2 == 0 for i in range(10)])
+    hits = index.search(["pie"], 3, mask=mask)
+    assert len(hits) == 3 and all(p % 2 == 0 for p, _ in hits)
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=12), st.text(max_size=30))
+def test_any_text_indexes_and_searches(texts: list[str], query: str) -> None:
+    index = LexicalIndex()
+    index.add([(t, t[::-1]) for t in texts])
+    hits = index.search(query_terms(query), 5)
+    assert len(hits) <= 5 and all(0 <= p < len(texts) and s > 0 for p, s in hits)
