@@ -14,7 +14,6 @@ count live documents only. The owner rebuilds when too many are dead."""
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from array import array
 from typing import Iterable, Sequence
@@ -23,7 +22,6 @@ import numpy as np
 
 from ._text import content_words, words
 
-_TOKEN = re.compile(r"[^\W_]+")
 _STEMS: dict[str, str] = {}
 _STEMMER = None
 K1, B = 1.2, 0.75
@@ -43,16 +41,34 @@ def _stem(word: str) -> str:
     return stem
 
 
-def _fold(text: str) -> str:
-    text = text.lower()
-    if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return text
+class _Fold(dict):
+    """``str.translate`` table, filled on first sight of each character: letters and
+    digits lose their diacritics, combining marks vanish, anything else splits words."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if unicodedata.combining(ch):
+            out = ""
+        elif not ch.isalnum():
+            out = " "
+        else:
+            out = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                          if not unicodedata.combining(c))
+        self[code] = out
+        return out
+
+
+_FOLD = _Fold()
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased, diacritic-free words of ``text`` (letters and digits), unstemmed."""
+    return text.lower().translate(_FOLD).split()
 
 
 def term_counts(text: str) -> tuple[dict[str, int], int]:
     """(stemmed term -> occurrences, number of tokens) of ``text``."""
-    raw = _TOKEN.findall(_fold(text))
+    raw = tokens(text)
     counts: dict[str, int] = {}
     for w in raw:
         counts[w] = counts.get(w, 0) + 1
@@ -69,7 +85,7 @@ def query_terms(query: str, limit: int = 64) -> list[str]:
     ("Dmitri's" -> "dmitri")."""
     out: dict[str, None] = {}
     for word in content_words(query) or list(dict.fromkeys(words(query))):
-        parts = _TOKEN.findall(_fold(word))
+        parts = tokens(word)
         for p in parts if len(parts) == 1 else [p for p in parts if len(p) > 1]:
             out.setdefault(_stem(p), None)
     return list(out)[:limit]
@@ -90,7 +106,9 @@ class LexicalIndex:
     Not thread-safe: the owner serialises ``add``/``remove`` against ``search``."""
 
     def __init__(self) -> None:
-        self._terms: dict[str, _Postings] = {}
+        self._ids: dict[str, int] = {}  # stemmed term -> term number
+        self._words: dict[str, int] = {}  # folded word -> term number (stemming cache)
+        self._postings: list[_Postings] = []
         self._length = array("f")  # tokens in text + keys
         self.live = np.zeros(0, dtype=bool)
         self._n_live = 0
@@ -103,25 +121,70 @@ class LexicalIndex:
     def dead(self) -> int:
         return len(self._length) - self._n_live
 
+    def _term(self, word: str) -> int:
+        stem = _stem(word)
+        tid = self._ids.get(stem)
+        if tid is None:
+            tid = self._ids[stem] = len(self._postings)
+            self._postings.append(_Postings())
+        self._words[word] = tid
+        return tid
+
     def add(self, docs: Sequence[tuple[str, str]]) -> None:
-        """Append documents given as (text, keys); their positions follow the last one."""
-        start = len(self._length)
-        for i, (text, keys) in enumerate(docs, start):
-            tc, tn = term_counts(text)
-            kc, kn = term_counts(keys) if keys else ({}, 0)
-            for term in tc.keys() | kc.keys():
-                p = self._terms.get(term)
-                if p is None:
-                    p = self._terms[term] = _Postings()
-                p.docs.append(i)
-                p.text_tf.append(tc.get(term, 0))
-                p.keys_tf.append(kc.get(term, 0))
-            self._length.append(tn + kn)
-            self._live_tokens += tn + kn
-        grown = np.ones(len(self._length), dtype=bool)
-        grown[: len(self.live)] = self.live
+        """Append documents given as (text, keys); their positions follow the last one.
+        Tokens are counted with numpy per batch, so Python touches each token once."""
+        if not docs:
+            return
+        start, n = len(self._length), len(docs)
+        flat: list[str] = []
+        n_text = np.empty(n, np.int64)
+        n_all = np.empty(n, np.int64)
+        for i, (text, keys) in enumerate(docs):
+            words = tokens(text)
+            n_text[i] = len(words)
+            if keys:
+                words += tokens(keys)
+            n_all[i] = len(words)
+            flat += words
+        if flat:
+            self._post(flat, n_text, n_all, start)
+        self._length.frombytes(n_all.astype(np.float32).tobytes())
+        self._live_tokens += float(n_all.sum())
+        grown = np.ones(start + n, dtype=bool)
+        grown[:start] = self.live
         self.live = grown
-        self._n_live += len(self._length) - start
+        self._n_live += n
+
+    def _post(self, flat: list[str], n_text: np.ndarray, n_all: np.ndarray, start: int) -> None:
+        """Append a batch's postings: ``flat`` holds each document's text words then its
+        keys words (``n_text`` and ``n_all`` per document)."""
+        n = len(n_all)
+        known = self._words
+        for word in set(flat).difference(known):
+            self._term(word)
+        tids = np.fromiter(map(known.__getitem__, flat), np.int64, len(flat))
+        doc = np.repeat(np.arange(n, dtype=np.int64), n_all)
+        offset = np.repeat(np.cumsum(n_all) - n_all, n_all)
+        in_keys = (np.arange(len(flat), dtype=np.int64) - offset) >= np.repeat(n_text, n_all)
+        # count each (term, document, field) once: sorted by term, then document
+        key, count = np.unique((tids * n + doc) * 2 + in_keys, return_counts=True)
+        pair, field = key >> 1, (key & 1).astype(bool)
+        first = np.empty(len(pair), dtype=bool)  # a (term, document)'s text/keys rows are adjacent
+        first[0] = True
+        np.not_equal(pair[1:], pair[:-1], out=first[1:])
+        slot = np.cumsum(first) - 1
+        pairs = pair[first]
+        text_tf = np.zeros(len(pairs), np.float32)
+        keys_tf = np.zeros(len(pairs), np.float32)
+        text_tf[slot[~field]] = count[~field]
+        keys_tf[slot[field]] = count[field]
+        term, docs_at = pairs // n, (pairs % n + start).astype(np.int32)
+        bounds = np.flatnonzero(np.diff(term)) + 1
+        for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [len(term)]))):
+            p = self._postings[int(term[lo])]
+            p.docs.frombytes(docs_at[lo:hi].tobytes())
+            p.text_tf.frombytes(text_tf[lo:hi].tobytes())
+            p.keys_tf.frombytes(keys_tf[lo:hi].tobytes())
 
     def remove(self, positions: Iterable[int]) -> None:
         """Take documents out of scoring and of the statistics."""
@@ -131,8 +194,12 @@ class LexicalIndex:
                 self._n_live -= 1
                 self._live_tokens -= self._length[i]
 
+    def _get(self, term: str) -> _Postings | None:
+        tid = self._ids.get(term)
+        return None if tid is None else self._postings[tid]
+
     def doc_freq(self, term: str) -> int:
-        p = self._terms.get(term)
+        p = self._get(term)
         if p is None:
             return 0
         docs = np.frombuffer(p.docs, dtype=np.int32)
@@ -153,7 +220,7 @@ class LexicalIndex:
         scores = np.zeros(len(length), dtype=np.float64)
         all_live = n == len(length)
         for term in dict.fromkeys(terms):
-            p = self._terms.get(term)
+            p = self._get(term)
             if p is None:
                 continue
             docs = np.frombuffer(p.docs, dtype=np.int32)

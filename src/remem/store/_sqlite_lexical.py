@@ -36,6 +36,14 @@ class _LexCache:
     sessions: list[str] = field(default_factory=list)
     updated: list[float] = field(default_factory=list)
     position: dict[int, int] = field(default_factory=dict)  # live rowid -> position
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # agents/sessions as arrays
+
+    def _column(self, name: str) -> np.ndarray:
+        values: list[str] = getattr(self, name)
+        arr = self.arrays.get(name)
+        if arr is None or len(arr) != len(values):
+            arr = self.arrays[name] = np.array(values, dtype=object)
+        return arr
 
     def add(self, rows: list[Any]) -> None:
         start = len(self.ids)
@@ -51,9 +59,9 @@ class _LexCache:
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
         mask = None
         if scope.agent_id is not None:
-            mask = np.fromiter((a == scope.agent_id for a in self.agents), bool, len(self.ids))
+            mask = self._column("agents") == scope.agent_id
         if scope.session_id is not None:
-            m2 = np.fromiter((s == scope.session_id for s in self.sessions), bool, len(self.ids))
+            m2 = self._column("sessions") == scope.session_id
             mask = m2 if mask is None else mask & m2
         if allowed is not None:
             m3 = np.fromiter((i in allowed for i in self.ids), bool, len(self.ids))
