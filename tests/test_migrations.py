@@ -20,6 +20,7 @@ def _add_fts(db: sqlite3.Connection) -> None:
     """Put back what schema 4 had for lexical search: the scope-key column, the FTS5 table
     (filled) and its triggers."""
     db.execute("ALTER TABLE memories ADD COLUMN scope_key TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE memories ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''")
     db.execute("UPDATE memories SET scope_key = 'u' || hex(user_id)")
     db.execute("CREATE VIRTUAL TABLE memories_fts USING fts5(scope_key, text, keys, "
                "content='memories', content_rowid='rowid', "
@@ -57,7 +58,8 @@ def test_schema_4_store_migrates_to_in_memory_lexical_search(tmp_path, monkeypat
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             assert db.execute("SELECT count(*) FROM memories").fetchone()[0] == n_memories
-        assert "scope_key" not in cols and not {t for t in tables if "fts" in t}
+        assert not {"scope_key", "content_hash"} & set(cols)
+        assert not {t for t in tables if "fts" in t}
         assert {"memories_scope", "memories_ad_vectors", "memories_ad_entities"} <= tables
         assert {u: [(h.id, h.text) for h in m.search("dog hiking sailing", user_id=u)]
                 for u in ("ana", "bob")} == before
@@ -102,7 +104,7 @@ def test_schema_3_store_migrates_to_separate_int8_vectors(tmp_path) -> None:  # 
             cols = [r[1] for r in db.execute("PRAGMA table_info(memories)")]
             n_vectors = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
         assert version == len(_sqlite_schema.MIGRATIONS) and "embedding" not in cols
-        assert "scope_key" not in cols
+        assert "scope_key" not in cols and "content_hash" not in cols
         assert n_vectors == len(exported)
         assert {h.id: h.text for h in m.search("dog Pimenta", user_id="ana")} == before
         buf = io.StringIO()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import MigrationError
 
@@ -212,10 +212,44 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
         db.execute("UPDATE memories SET embedding = NULL")
 
 
+def _drop_columns(db: sqlite3.Connection, table: str, names: Sequence[str]) -> None:
+    """``ALTER TABLE .. DROP COLUMN`` for each name; before SQLite 3.35 (no DROP COLUMN)
+    the table is copied without them, its indexes and triggers re-created. Names the
+    table does not have are skipped."""
+    present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    names = [n for n in names if n in present]
+    if not names:
+        return
+    if sqlite3.sqlite_version_info >= (3, 35):
+        for name in names:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+        return
+    cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})") if r[1] not in names]
+    sql = db.execute("SELECT sql FROM sqlite_schema WHERE name=?", (table,)).fetchone()[0]
+    for name in names:
+        column = rf"\b{name}\s+(?:TEXT|BLOB|REAL|INTEGER)(?:\s+NOT\s+NULL)?(?:\s+DEFAULT\s+'[^']*')?"
+        sql, found = re.subn(column + r"\s*,", "", sql, count=1)
+        if not found:
+            sql = re.sub(r",\s*" + column, "", sql, count=1)
+    extra = [r[0] for r in db.execute("SELECT sql FROM sqlite_schema WHERE tbl_name=? AND "
+                                      "type IN ('index', 'trigger') AND sql IS NOT NULL",
+                                      (table,))]
+    db.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+    db.execute(sql)
+    db.execute(f"INSERT INTO {table}({', '.join(cols)}) SELECT {', '.join(cols)} FROM {table}_old")
+    db.execute(f"DROP TABLE {table}_old")
+    left = set(names) & {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    if left:
+        raise MigrationError(f"cannot drop {table}.{', '.join(sorted(left))} from its definition")
+    for stmt in extra:
+        db.execute(stmt)
+
+
 def _m5_no_fts(db: sqlite3.Connection) -> None:
     """Lexical search moves into memory (``store/_sqlite_lexical.py``: a BM25 index per
     user built from text and keys): the FTS5 table, its triggers and the scope-key
-    column it matched on go (about 450 bytes per memory, and an FTS insert per add)."""
+    column it matched on go (about 450 bytes per memory, and an FTS insert per add), and
+    so does ``content_hash`` (written since schema 1, never read: 64 bytes per memory)."""
     _run_script(
         db,
         """
@@ -225,26 +259,7 @@ def _m5_no_fts(db: sqlite3.Connection) -> None:
         DROP TABLE IF EXISTS memories_fts;
         """,
     )
-    if sqlite3.sqlite_version_info < (3, 35):  # no DROP COLUMN: copy the table instead
-        cols = [r[1] for r in db.execute("PRAGMA table_info(memories)") if r[1] != "scope_key"]
-        sql = db.execute("SELECT sql FROM sqlite_schema WHERE name='memories'").fetchone()[0]
-        column = r"scope_key\s+TEXT\s+NOT\s+NULL(?:\s+DEFAULT\s+'[^']*')?"
-        sql = re.sub(column + r"\s*,", "", sql, count=1) if re.search(column + r"\s*,", sql) \
-            else re.sub(r",\s*" + column, "", sql, count=1)
-        extra = [r[0] for r in db.execute("SELECT sql FROM sqlite_schema WHERE tbl_name="
-                                          "'memories' AND type IN ('index', 'trigger') "
-                                          "AND sql IS NOT NULL")]
-        db.execute("ALTER TABLE memories RENAME TO memories_old")
-        db.execute(sql)
-        db.execute(f"INSERT INTO memories({', '.join(cols)}) SELECT {', '.join(cols)} "
-                   "FROM memories_old")
-        db.execute("DROP TABLE memories_old")
-        if "scope_key" in [r[1] for r in db.execute("PRAGMA table_info(memories)")]:
-            raise MigrationError("cannot drop memories.scope_key from this table definition")
-        for stmt in extra:
-            db.execute(stmt)
-    else:
-        db.execute("ALTER TABLE memories DROP COLUMN scope_key")
+    _drop_columns(db, "memories", ["scope_key", "content_hash"])
 
 
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
 import threading
@@ -194,17 +193,15 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
         db.execute(
             "INSERT INTO memories(id, user_id, agent_id, session_id, text, keys, type, "
             "speaker, source_ids, episode_ids, episode_id, created_at, updated_at, event_time, "
-            "valid_from, importance, metadata, status, content_hash, embed_model, dates, "
+            "valid_from, importance, metadata, status, embed_model, dates, "
             "entities, valid_to, superseded_by, access_count, last_access) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.id, s.user_id, s.agent_id or "", s.session_id or "",
              m.text, m.keys, m.type, m.speaker, json.dumps(list(m.source_ids)),
              json.dumps(list(m.episode_ids)), m.episode_ids[0] if m.episode_ids else None,
              m.created_at, m.updated_at, m.event_time,
              m.valid_from if m.valid_from is not None else m.event_time, m.importance,
-             json.dumps(dict(m.metadata)), m.status,
-             hashlib.sha256(m.text.encode("utf-8", "surrogatepass")).hexdigest(),
-             embed_model if vector is not None else None,
+             json.dumps(dict(m.metadata)), m.status, embed_model if vector is not None else None,
              json.dumps([list(d) for d in m.dates]), json.dumps(list(m.entities)),
              m.valid_to, m.superseded_by, m.access_count, m.last_access),
         )
@@ -256,10 +253,10 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
             old = _row_to_memory(row)
             db.execute(
                 "UPDATE memories SET text=?, keys=?, dates=?, entities=?, updated_at=?, "
-                "content_hash=?, embed_model=? WHERE id=?",
+                "embed_model=? WHERE id=?",
                 (text, keys, json.dumps([list(d) for d in dates]), json.dumps(list(entities)),
-                 time.time(),
-                 hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                 # always moves (even on a coarse clock): search caches spot changed rows by it
+                 max(time.time(), old.updated_at + 1e-6),
                  embed_model if vector is not None else None, memory_id),
             )
             rowid = db.execute("SELECT rowid FROM memories WHERE id=?", (memory_id,)).fetchone()[0]
