@@ -11,10 +11,8 @@ import sqlite3
 import time
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from ..errors import InvalidInput
-from ..types import MemoryRecord, Scope
+from ..types import MemoryRecord
 from ._lifecycle_rules import check_supersede, plan_merge
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
 
@@ -126,20 +124,6 @@ class LifecycleMixin:
                 [(n, at, mid) for mid, (n, at) in accesses.items()])
 
         self._write(run)
-
-    def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]:
-        """Ids and unit vectors of the scope's active memories embedded by the model (from
-        the search cache)."""
-        cache = self._vectors(scope.user_id, embed_model)  # type: ignore[attr-defined]
-        keep = np.ones(len(cache.ids), dtype=bool)
-        if scope.agent_id is not None:
-            keep &= cache.agents == scope.agent_id
-        if scope.session_id is not None:
-            keep &= cache.sessions == scope.session_id
-        rows = np.nonzero(keep)[0]
-        if not len(rows):
-            return [], np.zeros((0, 1), np.float32)
-        return [cache.ids[i] for i in rows], cache.matrix[rows]
 
     def user_ids(self) -> list[str]:
         """Every user with at least one memory."""

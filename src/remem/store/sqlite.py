@@ -7,7 +7,6 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -16,30 +15,18 @@ import numpy as np
 from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from . import _sqlite_schema
-from ._common import UNRANKED_SQL, UNRANKED_TYPES
+from ._common import UNRANKED_TYPES
 from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql
 from ._inspect import InspectMixin
 from ._sqlite_cache import ScopeCacheMixin
 from ._sqlite_lifecycle import LifecycleMixin
 from ._sqlite_lexical import LexicalMixin
+from ._sqlite_vectors import VectorMixin
 from ._sqlite_transfer import TransferMixin
 from .._entities import normalise as entity_key
-from ._common import check_filters, decode_int8, encode_int8, from_epoch
+from ._common import check_filters, encode_int8, from_epoch
 
-@dataclass
-class _VectorCache:
-    version: int
-    mutations: int
-    max_rowid: int
-    model: str
-    ids: list[str]
-    agents: np.ndarray
-    sessions: np.ndarray
-    matrix: np.ndarray  # float32, (n, dim): the first n rows of ``buffer``
-    buffer: np.ndarray  # spare rows at the end take later adds without copying
-
-
-class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
+class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, VectorMixin,
                   ScopeCacheMixin):
     """The embedded default store. Safe to share between threads; several processes may
     open the same file (WAL, busy timeout, immediate write transactions)."""
@@ -56,7 +43,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
                 raise StoreError(f"cannot create directory for store {p}: {exc}") from exc
             self.path = str(p)
         self._lock = threading.RLock()
-        self._cache: dict[str, _VectorCache] = {}
+        self._cache: dict[str, Any] = {}  # user -> vectors (_sqlite_vectors)
         self._speakers: dict[str, Any] = {}  # user -> cache entry (see _sqlite_cache)
         self._entities: dict[str, Any] = {}
         self._sizes: dict[str, Any] = {}
@@ -370,77 +357,6 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin,
                 args.append(value)
         with self._lock:
             return {r[0] for r in self._q(f"SELECT id FROM memories WHERE {where} AND status='active'", args)}
-
-    def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
-              allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        cache = self._vectors(scope.user_id, embed_model)
-        if not cache.ids:
-            return []
-        scores = cache.matrix @ vector.astype(np.float32)
-        mask = None
-        if scope.agent_id is not None:
-            mask = cache.agents == scope.agent_id
-        if scope.session_id is not None:
-            m2 = cache.sessions == scope.session_id
-            mask = m2 if mask is None else mask & m2
-        if allowed is not None:
-            m3 = np.fromiter((i in allowed for i in cache.ids), bool, len(cache.ids))
-            mask = m3 if mask is None else mask & m3
-        if mask is not None:
-            scores = np.where(mask, scores, -np.inf)
-        k = min(limit, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(cache.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
-
-    def _vectors(self, user_id: str, model: str) -> _VectorCache:
-        """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
-        with self._lock:
-            version, mutations = self._state(user_id)
-            cache = self._cache.get(user_id)
-            if cache and cache.version == version and cache.model == model:
-                return cache
-            since = 0
-            if cache and cache.mutations == mutations and cache.model == model:
-                since = cache.max_rowid
-            rows = self._q(
-                "SELECT m.rowid, m.id, m.agent_id, m.session_id, v.data FROM memories m "
-                # "+m.user_id": walk the rowid range, not the user's whole index range
-                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE +m.user_id=? "
-                "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
-                f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
-                (user_id, model, since),
-            )
-            new = np.array([decode_int8(r[4]) for r in rows], dtype=np.float32)
-            if since and cache is not None:
-                ids = cache.ids + [r[1] for r in rows]
-                agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
-                sessions = np.concatenate([cache.sessions, np.array([r[3] for r in rows], dtype=object)])
-                n, buffer = len(cache.ids), cache.buffer
-                if len(new) and (n + len(new) > len(buffer) or buffer.shape[1] != new.shape[1]):
-                    # grow by half: appends stay amortised O(rows added); readers keep
-                    # their view of the old buffer, whose first n rows never change
-                    grown = np.empty((max(n + len(new), n * 3 // 2 + 64), new.shape[1]),
-                                     np.float32)
-                    grown[:n] = cache.matrix
-                    buffer = grown
-                if len(new):
-                    buffer[n:n + len(new)] = new
-                matrix = buffer[:n + len(new)]
-            else:
-                ids = [r[1] for r in rows]
-                agents = np.array([r[2] for r in rows], dtype=object)
-                sessions = np.array([r[3] for r in rows], dtype=object)
-                buffer = np.zeros((0, 1), np.float32)
-                if len(new):  # room for an eighth more before the first copy
-                    buffer = np.empty((len(new) + len(new) // 8 + 64, new.shape[1]), np.float32)
-                    buffer[:len(new)] = new
-                matrix = buffer[:len(new)]
-            max_rowid = rows[-1][0] if rows else (cache.max_rowid if since and cache else 0)
-            cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions,
-                                 matrix, buffer)
-            self._cache[user_id] = cache
-            return cache
 
     def neighbours(self, memory_ids: Sequence[str], window: int = 1) -> dict[str, list[str]]:
         """For each turn memory, the turn memories of the ``window`` episodes before and
