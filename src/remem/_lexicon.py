@@ -25,6 +25,7 @@ from ._text import content_words, words
 _STEMS: dict[str, str] = {}
 _STEMMER = None
 K1, B = 1.2, 0.75
+_CHUNK = 2048  # documents counted per numpy pass
 
 
 def _stem(word: str) -> str:
@@ -132,7 +133,12 @@ class LexicalIndex:
 
     def add(self, docs: Sequence[tuple[str, str]]) -> None:
         """Append documents given as (text, keys); their positions follow the last one.
-        Tokens are counted with numpy per batch, so Python touches each token once."""
+        Tokens are counted with numpy per chunk of documents, so Python touches each
+        token once and the sort stays in cache."""
+        for i in range(0, len(docs), _CHUNK):
+            self._add(docs[i:i + _CHUNK])
+
+    def _add(self, docs: Sequence[tuple[str, str]]) -> None:
         if not docs:
             return
         start, n = len(self._length), len(docs)
@@ -163,11 +169,19 @@ class LexicalIndex:
         for word in set(flat).difference(known):
             self._term(word)
         tids = np.fromiter(map(known.__getitem__, flat), np.int64, len(flat))
-        doc = np.repeat(np.arange(n, dtype=np.int64), n_all)
-        offset = np.repeat(np.cumsum(n_all) - n_all, n_all)
-        in_keys = (np.arange(len(flat), dtype=np.int64) - offset) >= np.repeat(n_text, n_all)
+        # key = (term * n + document) * 2 + (1 if in keys): runs of text then keys words
+        runs = np.empty(2 * n, np.int64)
+        runs[0::2], runs[1::2] = n_text, n_all - n_text
+        tids *= 2 * n
+        tids += np.repeat(np.arange(2 * n, dtype=np.int64), runs)
         # count each (term, document, field) once: sorted by term, then document
-        key, count = np.unique((tids * n + doc) * 2 + in_keys, return_counts=True)
+        tids.sort()
+        first_key = np.empty(len(tids), dtype=bool)
+        first_key[0] = True
+        np.not_equal(tids[1:], tids[:-1], out=first_key[1:])
+        starts = np.flatnonzero(first_key)
+        key = tids[starts]
+        count = np.diff(np.append(starts, len(tids)))
         pair, field = key >> 1, (key & 1).astype(bool)
         first = np.empty(len(pair), dtype=bool)  # a (term, document)'s text/keys rows are adjacent
         first[0] = True

@@ -62,7 +62,9 @@ def segment_memories(scope: Scope, memories: list[MemoryRecord], vectors: np.nda
             source_ids=tuple(s for m in members for s in m.source_ids),
             episode_ids=tuple(e for m in members for e in m.episode_ids),
             created_at=now, updated_at=now, event_time=members[0].event_time,
-            keys="\n".join(m.keys for m in members), metadata=meta,
+            # the members' key lines once each (neighbouring turns share context lines)
+            keys="\n".join(dict.fromkeys(k for m in members for k in m.keys.split("\n") if k)),
+            metadata=meta,
             dates=tuple(d for m in members for d in m.dates),
             entities=tuple(dict.fromkeys(e for m in members for e in m.entities))))
         vecs.append(mean_vector(vectors[[turn_idx[j] for j in range(start, end)]]))
