@@ -6,8 +6,9 @@ reader must always see exactly what a fresh one sees."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from remem import HashingEmbedder, Memory
+from remem import HashingEmbedder, InvalidInput, Memory
 from remem.types import Scope
 
 
@@ -70,3 +71,22 @@ def test_long_lived_reader_matches_a_fresh_one_through_adds_and_changes(tmp_path
         with Memory(path, embedder=emb) as fresh:
             assert snapshot(reader) == snapshot(fresh)
         assert reader.store._lexicon("ana").index.dead == 0
+
+
+def test_least_recently_searched_users_leave_the_cache_beyond_its_budget(tmp_path) -> None:  # noqa: ANN001
+    from remem.store.sqlite import SQLiteStore
+
+    with Memory(store=SQLiteStore(tmp_path / "b.db", cache_memories=25),
+                embedder=HashingEmbedder()) as m:
+        for user in ("ana", "bob", "cy"):
+            m.add([f"{user} note {i} about rivers" for i in range(10)], user_id=user)
+        for user in ("ana", "bob"):
+            assert m.search("rivers", user_id=user)
+        assert set(m.store._lexicons) == {"ana", "bob"}
+        m.search("rivers", user_id="cy")  # 3 x 10 > 25: ana (least recent) goes
+        assert set(m.store._lexicons) == set(m.store._cache) == {"bob", "cy"}
+        hits = m.search("note 3 rivers", user_id="ana")  # rebuilt on demand, same answers
+        assert hits and all(h.text.startswith("ana note") for h in hits)
+        assert set(m.store._lexicons) == {"ana", "cy"}
+    with pytest.raises(InvalidInput, match="cache_memories"):
+        SQLiteStore(tmp_path / "c.db", cache_memories=-1)

@@ -12,6 +12,7 @@ mark and the value describe the same snapshot even while other processes write."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Callable
 
 
@@ -30,6 +31,29 @@ class ScopeCacheMixin:
     _sizes: dict[str, _Entry]
     _entities: dict[str, _Entry]
     _speakers: dict[str, _Entry]
+    _cache: dict[str, Any]
+    _lexicons: dict[str, Any]
+    _records: dict[str, Any]
+    _recent: "OrderedDict[str, int]"
+    cache_memories: int
+
+    def _used(self, user_id: str, memories: int) -> None:
+        """Note that a user's in-memory indexes (``memories`` rows) were just used; drop
+        the least recently used other users' caches while the total exceeds
+        ``cache_memories`` (they are rebuilt from the store when searched again)."""
+        recent = self._recent
+        recent[user_id] = memories
+        recent.move_to_end(user_id)
+        total = sum(recent.values())
+        while total > self.cache_memories and len(recent) > 1:
+            user, size = next(iter(recent.items()))
+            if user == user_id:
+                break
+            del recent[user]
+            total -= size
+            for cache in (self._cache, self._lexicons, self._records, self._entities,
+                          self._sizes, self._speakers):
+                cache.pop(user, None)
 
     def _state(self, user_id: str) -> tuple[int, int]:
         """(version, mutations) of the user's scope."""

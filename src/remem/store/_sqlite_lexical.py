@@ -75,6 +75,7 @@ class LexicalMixin:
     _db: Any
     _state: Any
     _lexicons: dict[str, _LexCache]
+    _used: Any
 
     def lexical(self, scope: Scope, query: str, limit: int,
                 allowed: set[str] | None = None, keys_weight: float = 0.5,
@@ -90,6 +91,7 @@ class LexicalMixin:
             return []
         with self._lock:
             cache = self._lexicon(scope.user_id)
+            self._used(scope.user_id, len(cache.ids))
             index = cache.index
             n = len(index) - index.dead
             if max_df is not None and n >= prune_min_rows and len(terms) > 1:

@@ -45,12 +45,14 @@ class VectorMixin:
     _q: Any
     _state: Any
     _cache: dict[str, _VectorCache]
+    _used: Any
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Cosine similarity (vectors are unit length), best first."""
         with self._lock:
             cache = self._vectors(scope.user_id, embed_model)
+            self._used(scope.user_id, len(cache.ids))
             if not cache.ids:
                 return []
             signs = None

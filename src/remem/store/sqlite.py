@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -29,9 +30,15 @@ from ._common import check_filters, encode_int8, from_epoch
 class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, VectorMixin,
                   ScopeCacheMixin):
     """The embedded default store. Safe to share between threads; several processes may
-    open the same file (WAL, busy timeout, immediate write transactions)."""
+    open the same file (WAL, busy timeout, immediate write transactions).
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+    Search runs on per-user indexes held in memory (BM25 postings, vectors, statistics),
+    built from the file on a user's first search and kept current incrementally. Users
+    searched least recently are dropped once the indexes hold more than
+    ``cache_memories`` memories in all (about 3 KB of RAM each at 384 dimensions)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0,
+                 cache_memories: int = 1_000_000) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             p = Path(self.path).expanduser()
@@ -50,6 +57,11 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, Vec
         # user -> (mutation count, parsed records): adds do not change existing records
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
         self._lexicons: dict[str, Any] = {}  # user -> in-memory BM25 index (_sqlite_lexical)
+        if isinstance(cache_memories, bool) or not isinstance(cache_memories, int) \
+                or cache_memories < 0:
+            raise InvalidInput("cache_memories must be a non-negative int")
+        self.cache_memories = cache_memories  # searched users' indexes kept up to this size
+        self._recent: OrderedDict[str, int] = OrderedDict()  # user -> memories cached
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
