@@ -31,8 +31,9 @@ def test_run_reports_a_point_per_size(tmp_path: Path) -> None:
     assert [p["size"] for p in points] == [100, 300]
     for p in points:
         for key in ("ingest_turns_per_s", "search_p50_ms", "search_p95_ms", "search_max_ms",
-                    "store_bytes", "bytes_per_memory"):
+                    "store_bytes", "bytes_per_memory", "beyond_text_bytes_per_memory"):
             assert p[key] > 0, key
+        assert p["beyond_text_bytes_per_memory"] < p["bytes_per_memory"]
         assert p["memories"] >= p["size"]  # one turn memory per turn, plus segments
         assert p["search_p50_ms"] <= p["search_p95_ms"] <= p["search_max_ms"]
     assert points[1]["memories"] > points[0]["memories"]

@@ -211,6 +211,24 @@ def store_bytes(mem: Any) -> tuple[int | None, int | None]:
     return db, wal
 
 
+def text_bytes(mem: Any) -> int | None:
+    """UTF-8 bytes of all memory texts in a SQLite store file (``None`` for other stores):
+    what the store holds beyond them is its overhead."""
+    path = str(getattr(getattr(mem, "store", None), "path", ":memory:"))
+    if path == ":memory:" or not os.path.exists(path):
+        return None
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT total(length(CAST(text AS BLOB))) FROM memories")
+                   .fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
 def time_searches(mem: Any, queries: Sequence[str], user_id: str, limit: int = 10) -> list[float]:
     """Latency (ms) of each search; the first query is a warm-up and is not returned."""
     out: list[float] = []
@@ -277,6 +295,7 @@ def run(
             all_mem = sum(mem.count(user_id=u) for u in user_ids)
             db_bytes, wal_bytes = store_bytes(mem)
             nbytes = None if db_bytes is None else db_bytes + (wal_bytes or 0)
+            texts = text_bytes(mem)
             points.append({
                 "size": size, "memories": scope_mem, "total_memories": all_mem,
                 "ingest_turns_per_s": round(added / spent, 1) if spent else None,
@@ -284,7 +303,10 @@ def run(
                 "search_p95_ms": round(metrics.percentile(lat, 95), 2),
                 "search_max_ms": round(max(lat), 2), "store_bytes": nbytes,
                 "wal_bytes": wal_bytes,
-                "bytes_per_memory": round(nbytes / all_mem) if all_mem and nbytes else None})
+                "bytes_per_memory": round(nbytes / all_mem) if all_mem and nbytes else None,
+                # on disk (file + WAL) minus the memories' own texts
+                "beyond_text_bytes_per_memory": round((nbytes - texts) / all_mem)
+                if all_mem and nbytes and texts is not None else None})
     finally:
         mem.close()
     config = {"sizes": list(sizes), "users": users, "queries": queries, "batch": batch,
@@ -303,7 +325,7 @@ def format_plain(result: dict[str, Any]) -> str:
         ("ingest_turns_per_s", "turns/s", str),
         ("search_p50_ms", "p50 ms", str), ("search_p95_ms", "p95 ms", str),
         ("search_max_ms", "max ms", str), ("store_bytes", "MB", mb), ("wal_bytes", "WAL MB", mb),
-        ("bytes_per_memory", "B/mem", str)]
+        ("bytes_per_memory", "B/mem", str), ("beyond_text_bytes_per_memory", "-text B", str)]
     rows = [[head for _, head, _ in cols]]
     rows += [["-" if p.get(k) is None else f(p[k]) for k, _, f in cols] for p in result["points"]]
     lines = ["".join(f"{cell:>10}" for cell in row) for row in rows]
