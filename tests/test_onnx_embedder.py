@@ -11,7 +11,7 @@ import pytest
 
 from remem import EmbedderError, InvalidInput
 from remem.embed.base import Embedder
-from remem.embed.onnx import DEFAULT_MODEL_DIR, OnnxEmbedder
+from remem.embed.onnx import DEFAULT_MODEL_DIR, OnnxEmbedder, _run_parallel
 
 TEXTS = [
     "I adopted a puppy last week.",
@@ -81,6 +81,27 @@ def test_batch_equals_one_at_a_time() -> None:
     np.testing.assert_allclose(batched, single, atol=1e-4)
 
 
+def test_parallel_batches_equal_sequential() -> None:
+    texts = TEXTS * 5  # many batches of differing widths, run on two threads at once
+    parallel = OnnxEmbedder(threads=2, batch_size=2, batch_tokens=64).embed(texts)
+    sequential = OnnxEmbedder(threads=1, batch_size=2, batch_tokens=64).embed(texts)
+    np.testing.assert_array_equal(parallel, sequential)
+
+
+def test_run_parallel_runs_every_batch_once_and_reraises() -> None:
+    batches = [np.array([i]) for i in range(20)]
+    seen: list[int] = []
+    _run_parallel(lambda rows: seen.append(int(rows[0])), batches, workers=3)
+    assert sorted(seen) == list(range(20))
+
+    def fail(rows: np.ndarray) -> None:
+        if int(rows[0]) == 7:
+            raise EmbedderError("batch 7 failed")
+
+    with pytest.raises(EmbedderError, match="batch 7"):
+        _run_parallel(fail, batches, workers=2)
+
+
 def test_order_is_preserved(embedder: OnnxEmbedder) -> None:
     forward = embedder.embed(TEXTS)
     backward = embedder.embed(TEXTS[::-1])
@@ -128,6 +149,10 @@ def test_rejects_bad_options() -> None:
         OnnxEmbedder(batch_size=0)
     with pytest.raises(InvalidInput):
         OnnxEmbedder(threads=0)
+    with pytest.raises(InvalidInput):
+        OnnxEmbedder(batch_tokens=0)
+    assert OnnxEmbedder(threads=3).threads == 3
+    assert OnnxEmbedder().threads >= 1  # default: the usable cores
 
 
 def test_missing_model_dir(tmp_path: Path) -> None:
