@@ -33,7 +33,10 @@ What it does:
      ``CALIBRATION_SENTENCES``) are masked out of the int8 path and multiplied in
      float32; GELU outputs (>= -0.17) are shifted by +0.17 and quantized to the full
      unsigned range, the shift's constant term folded into the next bias. About 1.9x
-     faster than ``block-int8`` on batches.
+     faster than ``block-int8`` on batches. Agreement is measured on a CPU with
+     AVX512-VNNI; x86 CPUs without VNNI run uint8 x int8 GEMMs with ``vpmaddubsw``,
+     whose int16 pair sums can saturate (onnxruntime's documented caveat for every
+     ``quantize_dynamic`` model), so rare rows may drift slightly there.
 
    * ``dynamic-QInt8`` / ``dynamic-QUInt8``: ``quantize_dynamic`` on everything
      (per-channel weights). Fast, but activations get one scale per *tensor*, i.e.
