@@ -6,7 +6,7 @@ import base64
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -123,3 +123,21 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
         out[key] = [int(v) if isinstance(v, bool) else v for v in values] if isinstance(value, list) \
             else (int(value) if isinstance(value, bool) else value)
     return out
+
+
+def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],
+               sessions: Callable[[], np.ndarray], ids: Sequence[str],
+               allowed: set[str] | None) -> np.ndarray | None:
+    """Which rows of a user's in-memory index lie in ``scope`` (agent, session) and in
+    ``allowed``; ``None`` when all do. ``agents``/``sessions`` give the per-row values
+    (called only when the scope names them)."""
+    mask = None
+    if scope.agent_id is not None:
+        mask = agents() == scope.agent_id
+    if scope.session_id is not None:
+        m2 = sessions() == scope.session_id
+        mask = m2 if mask is None else mask & m2
+    if allowed is not None:
+        m3 = np.fromiter((i in allowed for i in ids), bool, len(ids))
+        mask = m3 if mask is None else mask & m3
+    return mask

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._lexicon import LexicalIndex, query_terms
 from ..types import Scope
-from ._common import UNRANKED_SQL
+from ._common import UNRANKED_SQL, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
@@ -57,16 +57,8 @@ class _LexCache:
             self.position[r[0]] = i
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
-        mask = None
-        if scope.agent_id is not None:
-            mask = self._column("agents") == scope.agent_id
-        if scope.session_id is not None:
-            m2 = self._column("sessions") == scope.session_id
-            mask = m2 if mask is None else mask & m2
-        if allowed is not None:
-            m3 = np.fromiter((i in allowed for i in self.ids), bool, len(self.ids))
-            mask = m3 if mask is None else mask & m3
-        return mask
+        return scope_mask(scope, lambda: self._column("agents"),
+                          lambda: self._column("sessions"), self.ids, allowed)
 
 
 class LexicalMixin:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._dense import EXACT_MAX, SignCodes, top_k
 from ..types import Scope
-from ._common import UNRANKED_SQL, decode_int8
+from ._common import UNRANKED_SQL, decode_int8, scope_mask
 
 
 @dataclass
@@ -28,16 +28,7 @@ class _VectorCache:
     signs: SignCodes | None = None  # sign bits of the rows, once the scope is large
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
-        mask = None
-        if scope.agent_id is not None:
-            mask = self.agents == scope.agent_id
-        if scope.session_id is not None:
-            m2 = self.sessions == scope.session_id
-            mask = m2 if mask is None else mask & m2
-        if allowed is not None:
-            m3 = np.fromiter((i in allowed for i in self.ids), bool, len(self.ids))
-            mask = m3 if mask is None else mask & m3
-        return mask
+        return scope_mask(scope, lambda: self.agents, lambda: self.sessions, self.ids, allowed)
 
 
 class VectorMixin:
