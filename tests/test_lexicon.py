@@ -1,4 +1,4 @@
-"""The in-memory BM25 index and its tokenizer (pure: no store)."""
+"""The in-memory BM25 index and its tokenizer, and the bulk int8 vector decoding (pure)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,20 @@ def test_any_text_indexes_and_searches(texts: list[str], query: str) -> None:
     index.add([(t, t[::-1]) for t in texts])
     hits = index.search(query_terms(query), 5)
     assert len(hits) <= 5 and all(0 <= p < len(texts) and s > 0 for p, s in hits)
+
+
+def test_int8_vectors_decode_the_same_one_by_one_and_in_bulk() -> None:
+    from remem.errors import StoreError
+    from remem.store._common import decode_int8, decode_int8_rows, encode_int8
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((7, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    blobs = [encode_int8(v) for v in vectors]
+    bulk = decode_int8_rows(blobs)
+    assert bulk.dtype == np.float32 and bulk.shape == (7, 384)
+    assert np.array_equal(bulk, np.array([decode_int8(b) for b in blobs]))
+    assert np.min(np.sum(bulk * vectors, axis=1) / np.linalg.norm(bulk, axis=1)) > 0.999
+    with pytest.raises(StoreError, match="dimension"):
+        decode_int8_rows(blobs[:2] + [encode_int8(vectors[0][:8])])
+    assert decode_int8_rows([]).shape == (0, 0)

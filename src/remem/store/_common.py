@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, StoreError
 from ..types import MemoryRecord, Scope
 
 _FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
@@ -40,6 +40,18 @@ def decode_int8(blob: bytes) -> np.ndarray:
     """The inverse of ``encode_int8``."""
     v = np.frombuffer(blob, dtype=np.int8, offset=4).astype(np.float32)
     return v * np.frombuffer(blob, dtype=np.float32, count=1)[0]
+
+
+def decode_int8_rows(blobs: Sequence[bytes]) -> np.ndarray:
+    """``decode_int8`` of many blobs at once, as a float32 matrix (rows of one length)."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    width = len(blobs[0])
+    if any(len(b) != width for b in blobs):
+        raise StoreError("stored vectors of one embedding model differ in dimension")
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
+    scales = np.ascontiguousarray(raw[:, :4]).view(np.float32)
+    return raw[:, 4:].view(np.int8).astype(np.float32) * scales
 
 
 # written by maintenance (``remem.lifecycle``): not ranked by lexical, vector or graph

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._dense import EXACT_MAX, SignCodes, top_k
 from ..types import Scope
-from ._common import UNRANKED_SQL, decode_int8, scope_mask
+from ._common import UNRANKED_SQL, decode_int8_rows, scope_mask
 
 
 @dataclass
@@ -84,7 +84,7 @@ class VectorMixin:
                 f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
                 (user_id, model, since),
             )
-            new = np.array([decode_int8(r[4]) for r in rows], dtype=np.float32)
+            new = decode_int8_rows([r[4] for r in rows])
             if since and cache is not None:
                 ids = cache.ids + [r[1] for r in rows]
                 agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
