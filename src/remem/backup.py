@@ -5,7 +5,7 @@ connection: one read transaction, so the copy is a consistent snapshot (every wr
 committed before it started, nothing after, nothing half-done) while other connections
 and processes keep writing (WAL: readers do not block writers). The copy is written to a
 temporary file next to the destination, checked (``PRAGMA integrity_check``, the FTS5
-index, the remem schema version), switched to a self-contained rollback-journal file and
+index of stores before schema 5, the remem schema version), switched to a self-contained rollback-journal file and
 only then renamed into place.
 
 ``restore`` checks a backup the same way before it touches the destination. A new
@@ -86,7 +86,8 @@ def _schema_version(db: sqlite3.Connection, name: str) -> int:
 
 def _check(db: sqlite3.Connection, name: str, *, fts: bool = True) -> tuple[int, int, int]:
     """Integrity check, remem schema and (on a copy we own: it is a write statement) the
-    FTS5 index; returns (schema version, episodes, memories)."""
+    FTS5 index (schemas 1-4; schema 5 has none); returns (schema version, episodes,
+    memories)."""
     try:
         rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
     except sqlite3.DatabaseError as exc:

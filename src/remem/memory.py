@@ -406,7 +406,7 @@ class Memory:
     ) -> SearchResult:
         """Hybrid search in one scope.
 
-        Lexical (FTS5 BM25 over text and expanded keys) and dense candidates are fused
+        Lexical (BM25 over text and expanded keys) and dense candidates are fused
         with weighted reciprocal rank fusion, then boosted for people the query names and
         for its time range, and adjacent turns of strong hits may join. Each hit's
         ``explain`` holds every signal's share of its score. The result is a list of hits
