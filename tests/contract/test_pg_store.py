@@ -55,3 +55,21 @@ def test_bench_scale_on_postgres(pg_server: Any) -> None:
     assert a["wal_bytes"] is None and 0 < a["store_bytes"] <= b["store_bytes"]
     assert b["bytes_per_memory"] > 0 and b["memories"] >= 80
     assert "-" in scale.format_plain(result)  # no WAL column value on PostgreSQL
+
+
+def test_lexical_scope_scan_agrees_with_the_gin_path(pg_server: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small scopes rank their own rows (no GIN); large ones go through the GIN index."""
+    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
+        for u in range(3):
+            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
+                  user_id=f"u{u}")
+        ids = {i for i, _ in m.store.lexical(Scope("u1"), "note about topic 5", 100)}
+        allowed = set(list(ids)[:5])
+        scan = [m.store.lexical(Scope("u1"), "note about topic 5", 10),
+                m.store.lexical(Scope("u1"), "note about topic 5", 10, allowed)]
+        monkeypatch.setattr(pg, "_SCAN_MAX", 0)
+        gin = [m.store.lexical(Scope("u1"), "note about topic 5", 10),
+               m.store.lexical(Scope("u1"), "note about topic 5", 10, allowed)]
+        assert scan == gin and len(scan[0]) == 10 and {i for i, _ in scan[1]} == allowed
+        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in scan[0]])} == {"u1"}
