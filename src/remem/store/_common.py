@@ -153,3 +153,27 @@ def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],
         m3 = np.fromiter((i in allowed for i in ids), bool, len(ids))
         mask = m3 if mask is None else mask & m3
     return mask
+
+
+class Columns:
+    """Append-only columns in numpy arrays with spare capacity: unlike lists and dicts
+    of 100k entries, arrays are not walked by Python's garbage collector."""
+
+    def __init__(self, dtypes: dict[str, Any]) -> None:
+        self.n = 0
+        self._data = {k: np.empty(64, dtype=dt) for k, dt in dtypes.items()}
+
+    def extend(self, columns: dict[str, list[Any]]) -> None:
+        m = len(next(iter(columns.values())))
+        need = self.n + m
+        for name, values in columns.items():
+            data = self._data[name]
+            if need > len(data):
+                grown = np.empty(max(need, len(data) * 3 // 2), dtype=data.dtype)
+                grown[:self.n] = data[:self.n]
+                data = self._data[name] = grown
+            data[self.n:need] = values
+        self.n = need
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._data[name][:self.n]

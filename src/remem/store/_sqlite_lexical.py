@@ -18,7 +18,7 @@ import numpy as np
 
 from .._lexicon import LexicalIndex, query_terms
 from ..types import Scope
-from ._common import UNRANKED_SQL, scope_mask
+from ._common import UNRANKED_SQL, Columns, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
@@ -30,35 +30,23 @@ class _LexCache:
     mutations: int
     max_rowid: int
     index: LexicalIndex = field(default_factory=LexicalIndex)
-    ids: list[str] = field(default_factory=list)
-    rowids: list[int] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)
-    sessions: list[str] = field(default_factory=list)
-    updated: list[float] = field(default_factory=list)
-    position: dict[int, int] = field(default_factory=dict)  # live rowid -> position
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # agents/sessions as arrays
-
-    def _column(self, name: str) -> np.ndarray:
-        values: list[str] = getattr(self, name)
-        arr = self.arrays.get(name)
-        if arr is None or len(arr) != len(values):
-            arr = self.arrays[name] = np.array(values, dtype=object)
-        return arr
+    # per position: memory id, rowid, agent, session, updated_at when indexed
+    rows: Columns = field(default_factory=lambda: Columns({
+        "id": object, "rowid": np.int64, "agent": object, "session": object,
+        "updated": np.float64}))
 
     def add(self, rows: list[Any]) -> None:
-        start = len(self.ids)
+        if not rows:
+            return
         self.index.add([(r[4], r[5] or "") for r in rows])
-        for i, r in enumerate(rows, start):
-            self.rowids.append(r[0])
-            self.ids.append(r[1])
-            self.agents.append(r[2])
-            self.sessions.append(r[3])
-            self.updated.append(r[6])
-            self.position[r[0]] = i
+        self.rows.extend({"rowid": [r[0] for r in rows], "id": [r[1] for r in rows],
+                          "agent": [r[2] for r in rows], "session": [r[3] for r in rows],
+                          "updated": [r[6] for r in rows]})
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
-        return scope_mask(scope, lambda: self._column("agents"),
-                          lambda: self._column("sessions"), self.ids, allowed)
+        rows = self.rows
+        return scope_mask(scope, lambda: rows["agent"], lambda: rows["session"], rows["id"],
+                          allowed)
 
 
 class LexicalMixin:
@@ -83,7 +71,7 @@ class LexicalMixin:
             return []
         with self._lock:
             cache = self._lexicon(scope.user_id)
-            self._used(scope.user_id, len(cache.ids))
+            self._used(scope.user_id, cache.rows.n)
             index = cache.index
             n = len(index) - index.dead
             if max_df is not None and n >= prune_min_rows and len(terms) > 1:
@@ -91,7 +79,8 @@ class LexicalMixin:
                                     max_postings)
             hits = index.search(terms, limit, keys_weight=keys_weight,
                                 mask=cache.mask(scope, allowed))
-            return [(cache.ids[i], s) for i, s in hits]
+            ids = cache.rows["id"]
+            return [(ids[i], s) for i, s in hits]
 
     def _lexicon(self, user_id: str) -> _LexCache:
         """The user's index, brought up to date (call with the lock held)."""
@@ -124,12 +113,13 @@ class LexicalMixin:
         current = {r[0]: r[1] for r in self._q(
             "SELECT rowid, updated_at FROM memories WHERE user_id=? AND status='active' "
             f"AND type NOT IN {UNRANKED_SQL} AND rowid <= ?", (user_id, cache.max_rowid))}
-        gone = [p for rid, p in cache.position.items()
-                if current.get(rid) != cache.updated[p]]
+        live = np.flatnonzero(cache.index.live)
+        rowids, updated = cache.rows["rowid"][live].tolist(), cache.rows["updated"][live]
+        gone = [int(p) for p, rid, at in zip(live, rowids, updated.tolist())
+                if current.get(rid) != at]
         cache.index.remove(gone)
-        for p in gone:
-            del cache.position[cache.rowids[p]]
-        back = [rid for rid in current if rid not in cache.position]
+        kept = set(rowids).difference(cache.rows["rowid"][gone].tolist())
+        back = [rid for rid in current if rid not in kept]
         if cache.index.dead * 3 > len(cache.index):
             return None
         for i in range(0, len(back), 500):

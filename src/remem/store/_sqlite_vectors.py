@@ -11,7 +11,7 @@ import numpy as np
 
 from .._dense import EXACT_MAX, SignCodes, top_k
 from ..types import Scope
-from ._common import UNRANKED_SQL, decode_int8_rows, scope_mask
+from ._common import UNRANKED_SQL, Columns, decode_int8_rows, scope_mask
 
 
 @dataclass
@@ -20,12 +20,13 @@ class _VectorCache:
     mutations: int
     max_rowid: int
     model: str
-    ids: list[str]
+    ids: np.ndarray  # object arrays: views of ``columns`` (appends never touch them)
     agents: np.ndarray
     sessions: np.ndarray
     matrix: np.ndarray  # float32, (n, dim): the first n rows of ``buffer``
     buffer: np.ndarray  # spare rows at the end take later adds without copying
     signs: SignCodes | None = None  # sign bits of the rows, once the scope is large
+    columns: Columns | None = None
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
         return scope_mask(scope, lambda: self.agents, lambda: self.sessions, self.ids, allowed)
@@ -44,7 +45,7 @@ class VectorMixin:
         with self._lock:
             cache = self._vectors(scope.user_id, embed_model)
             self._used(scope.user_id, len(cache.ids))
-            if not cache.ids:
+            if not len(cache.ids):
                 return []
             signs = None
             if len(cache.ids) > EXACT_MAX:
@@ -85,10 +86,14 @@ class VectorMixin:
                 (user_id, model, since),
             )
             new = decode_int8_rows([r[4] for r in rows])
+            columns = cache.columns if since and cache is not None else None
+            if columns is None:
+                columns = Columns({"id": object, "agent": object, "session": object})
+            if rows:
+                columns.extend({"id": [r[1] for r in rows], "agent": [r[2] for r in rows],
+                                "session": [r[3] for r in rows]})
+            ids, agents, sessions = columns["id"], columns["agent"], columns["session"]
             if since and cache is not None:
-                ids = cache.ids + [r[1] for r in rows]
-                agents = np.concatenate([cache.agents, np.array([r[2] for r in rows], dtype=object)])
-                sessions = np.concatenate([cache.sessions, np.array([r[3] for r in rows], dtype=object)])
                 n, buffer = len(cache.ids), cache.buffer
                 if len(new) and (n + len(new) > len(buffer) or buffer.shape[1] != new.shape[1]):
                     # grow by half: appends stay amortised O(rows added); readers keep
@@ -101,9 +106,6 @@ class VectorMixin:
                     buffer[n:n + len(new)] = new
                 matrix = buffer[:n + len(new)]
             else:
-                ids = [r[1] for r in rows]
-                agents = np.array([r[2] for r in rows], dtype=object)
-                sessions = np.array([r[3] for r in rows], dtype=object)
                 buffer = np.zeros((0, 1), np.float32)
                 if len(new):  # room for an eighth more before the first copy
                     buffer = np.empty((len(new) + len(new) // 8 + 64, new.shape[1]), np.float32)
@@ -111,6 +113,7 @@ class VectorMixin:
                 matrix = buffer[:len(new)]
             max_rowid = rows[-1][0] if rows else (cache.max_rowid if since and cache else 0)
             cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions,
-                                 matrix, buffer, cache.signs if since and cache else None)
+                                 matrix, buffer, cache.signs if since and cache else None,
+                                 columns)
             self._cache[user_id] = cache
             return cache
