@@ -35,7 +35,7 @@ class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, Vec
     Search runs on per-user indexes held in memory (BM25 postings, vectors, statistics),
     built from the file on a user's first search and kept current incrementally. Users
     searched least recently are dropped once the indexes hold more than
-    ``cache_memories`` memories in all (about 3 KB of RAM each at 384 dimensions)."""
+    ``cache_memories`` memories in all (about 3.5 KB of RAM each at 384 dimensions)."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0,
                  cache_memories: int = 1_000_000) -> None:
