@@ -73,3 +73,19 @@ def test_lexical_scope_scan_agrees_with_the_gin_path(pg_server: Any,
                m.store.lexical(Scope("u1"), "note about topic 5", 10, allowed)]
         assert scan == gin and len(scan[0]) == 10 and {i for i, _ in scan[1]} == allowed
         assert {r.scope.user_id for r in m.store.fetch([i for i, _ in scan[0]])} == {"u1"}
+
+
+def test_rows_with_vectors_stay_out_of_toast(pg_server: Any) -> None:
+    """Migration 3: a memory with its vector fits in the heap row (no TOAST reads when a
+    scope's vectors are scanned)."""
+    import random
+
+    rng = random.Random(0)
+    text = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+                    for _ in range(150))  # ~1.2 kB that does not compress
+    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
+        m.add([{"content": text}], user_id="u")
+        opts, toast = m.store._q("SELECT c.reloptions, pg_relation_size(c.reltoastrelid) "
+                                 "FROM pg_class c WHERE c.relname = 'memories'")[0]
+        assert any(o.startswith("toast_tuple_target=") for o in opts) and toast == 0
+        assert m.search(text[:40], user_id="u")[0].text == text
