@@ -135,23 +135,35 @@ class LexicalIndex:
         """Append documents given as (text, keys); their positions follow the last one.
         Tokens are counted with numpy per chunk of documents, so Python touches each
         token once and the sort stays in cache."""
-        for i in range(0, len(docs), _CHUNK):
-            self._add(docs[i:i + _CHUNK])
+        lines: dict[str, tuple[int, ...]] = {}  # a turn's line recurs in its neighbours'
+        for i in range(0, len(docs), _CHUNK):  # keys and its segment: tokenised once
+            self._add(docs[i:i + _CHUNK], lines)
 
-    def _add(self, docs: Sequence[tuple[str, str]]) -> None:
+    def _line(self, line: str, lines: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        """Term numbers of one line of text (memoised in ``lines``)."""
+        ids = lines.get(line)
+        if ids is None:
+            known = self._words
+            ids = lines[line] = tuple(known[w] if w in known else self._term(w)
+                                      for w in tokens(line))
+        return ids
+
+    def _add(self, docs: Sequence[tuple[str, str]], lines: dict[str, tuple[int, ...]]) -> None:
         if not docs:
             return
         start, n = len(self._length), len(docs)
-        flat: list[str] = []
+        flat: list[int] = []
         n_text = np.empty(n, np.int64)
         n_all = np.empty(n, np.int64)
         for i, (text, keys) in enumerate(docs):
-            words = tokens(text)
-            n_text[i] = len(words)
+            before = len(flat)
+            for line in text.split("\n"):
+                flat += self._line(line, lines)
+            n_text[i] = len(flat) - before
             if keys:
-                words += tokens(keys)
-            n_all[i] = len(words)
-            flat += words
+                for line in keys.split("\n"):
+                    flat += self._line(line, lines)
+            n_all[i] = len(flat) - before
         if flat:
             self._post(flat, n_text, n_all, start)
         self._length.frombytes(n_all.astype(np.float32).tobytes())
@@ -161,14 +173,11 @@ class LexicalIndex:
         self.live = grown
         self._n_live += n
 
-    def _post(self, flat: list[str], n_text: np.ndarray, n_all: np.ndarray, start: int) -> None:
-        """Append a batch's postings: ``flat`` holds each document's text words then its
-        keys words (``n_text`` and ``n_all`` per document)."""
+    def _post(self, flat: list[int], n_text: np.ndarray, n_all: np.ndarray, start: int) -> None:
+        """Append a batch's postings: ``flat`` holds each document's text term numbers
+        then its keys term numbers (``n_text`` and ``n_all`` per document)."""
         n = len(n_all)
-        known = self._words
-        for word in set(flat).difference(known):
-            self._term(word)
-        tids = np.fromiter(map(known.__getitem__, flat), np.int64, len(flat))
+        tids = np.array(flat, dtype=np.int64)
         # key = (term * n + document) * 2 + (1 if in keys): runs of text then keys words
         runs = np.empty(2 * n, np.int64)
         runs[0::2], runs[1::2] = n_text, n_all - n_text
