@@ -119,6 +119,10 @@ class LexicalIndex:
         return len(self._length)
 
     @property
+    def live_docs(self) -> int:
+        return self._n_live
+
+    @property
     def dead(self) -> int:
         return len(self._length) - self._n_live
 

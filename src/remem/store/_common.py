@@ -157,20 +157,27 @@ def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],
 
 class Columns:
     """Append-only columns in numpy arrays with spare capacity: unlike lists and dicts
-    of 100k entries, arrays are not walked by Python's garbage collector."""
+    of 100k entries, arrays are not walked by Python's garbage collector. A column may
+    hold rows of several values (a vector per row): its width is taken from the first
+    rows added. Views handed out earlier keep their rows: appends go to spare capacity
+    or to a new, larger array."""
 
     def __init__(self, dtypes: dict[str, Any]) -> None:
         self.n = 0
-        self._data = {k: np.empty(64, dtype=dt) for k, dt in dtypes.items()}
+        self._data = {k: np.empty(0, dtype=dt) for k, dt in dtypes.items()}
 
-    def extend(self, columns: dict[str, list[Any]]) -> None:
+    def extend(self, columns: dict[str, Any]) -> None:
         m = len(next(iter(columns.values())))
         need = self.n + m
         for name, values in columns.items():
             data = self._data[name]
-            if need > len(data):
-                grown = np.empty(max(need, len(data) * 3 // 2), dtype=data.dtype)
-                grown[:self.n] = data[:self.n]
+            values = np.asarray(values, dtype=data.dtype)
+            if need > len(data) or (not self.n and data.shape[1:] != values.shape[1:]):
+                # an eighth spare at least (a first bulk load), half as much again later
+                size = max(need + need // 8 + 64, len(data) * 3 // 2)
+                grown = np.empty((size, *values.shape[1:]), dtype=data.dtype)
+                if self.n:
+                    grown[:self.n] = data[:self.n]
                 data = self._data[name] = grown
             data[self.n:need] = values
         self.n = need

@@ -1,12 +1,13 @@
-"""Per-user statistics the SQLite store keeps in memory for search (scope size, entity
-mention counts, speaker names), kept current *incrementally*.
+"""Per-user values the SQLite store keeps in memory for search (scope size, entity
+mention counts, speaker names here; the BM25 index and the vectors in their own
+modules), kept current *incrementally* by one mechanism, ``_incremental``.
 
 Each user has a scope version (bumped by every write) and a mutation count (bumped only
 by writes that change or remove existing memories). While only adds happened since a
 value was computed, the value is brought up to date from the rows added since (rowid
 above the one recorded), which costs the size of the add, not of the scope: a search
 right after an add no longer recomputes statistics over 100k memories. Any mutation
-recomputes from scratch. Values are computed inside one read transaction, so the rowid
+recomputes from scratch, unless the value can patch itself (the BM25 index does). Values are computed inside one read transaction, so the rowid
 mark and the value describe the same snapshot even while other processes write."""
 
 from __future__ import annotations
@@ -61,9 +62,14 @@ class ScopeCacheMixin:
         return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
 
     def _incremental(self, cache: dict[str, _Entry], user_id: str, full: Callable[[], Any],
-                     delta: Callable[[Any, int], Any]) -> Any:
+                     delta: Callable[[Any, int], Any],
+                     changed: Callable[[Any, int], Any] | None = None,
+                     fits: Callable[[Any], bool] | None = None) -> Any:
         """``full()`` for the user, or ``delta(old value, old max rowid)`` when only adds
-        happened since the cached value; unchanged scopes cost one small query."""
+        happened since the cached value; unchanged scopes cost one small query. After
+        changes or removals, ``changed(old value, old max rowid)`` may bring the value up
+        to date (``None``: recompute with ``full``); a cached value ``fits`` rejects is
+        recomputed too."""
         with self._lock:
             own = not self._db.in_transaction
             if own:
@@ -71,12 +77,18 @@ class ScopeCacheMixin:
             try:
                 version, mutations = self._state(user_id)
                 hit = cache.get(user_id)
+                if hit is not None and fits is not None and not fits(hit.value):
+                    hit = None
                 if hit is not None and hit.version == version:
                     return hit.value
                 top = int(self._q("SELECT coalesce(max(rowid), 0) FROM memories")[0][0])
-                if hit is not None and hit.mutations == mutations and hit.max_rowid <= top:
-                    value = delta(hit.value, hit.max_rowid)
-                else:
+                value = None
+                if hit is not None and hit.max_rowid <= top:
+                    if hit.mutations == mutations:
+                        value = delta(hit.value, hit.max_rowid)
+                    elif changed is not None:
+                        value = changed(hit.value, hit.max_rowid)
+                if value is None:
                     value = full()
                 cache[user_id] = _Entry(version, mutations, top, value)
                 return value

@@ -3,8 +3,8 @@
 search and kept current like the other per-user caches.
 
 Adds since the cached snapshot are appended (rows above its rowid mark, read in the same
-transaction as the scope version, so writes from other processes are never missed or
-counted twice). After a write that changed or removed memories, the cache compares the
+transaction as the scope version by ``_sqlite_cache._incremental``, so writes from other
+processes are never missed or counted twice). After a write that changed or removed memories, the cache compares the
 user's active rows with what it indexed: rows gone leave, rows whose ``updated_at``
 moved are indexed again, rows back (restored) are added; the index is rebuilt only when
 more than a third of it is dead. Nothing lexical is stored on disk."""
@@ -26,9 +26,6 @@ _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM me
 
 @dataclass
 class _LexCache:
-    version: int
-    mutations: int
-    max_rowid: int
     index: LexicalIndex = field(default_factory=LexicalIndex)
     # per position: memory id, rowid, agent, session, updated_at when indexed
     rows: Columns = field(default_factory=lambda: Columns({
@@ -52,9 +49,8 @@ class _LexCache:
 class LexicalMixin:
     _lock: Any
     _q: Any
-    _db: Any
-    _state: Any
-    _lexicons: dict[str, _LexCache]
+    _incremental: Any
+    _lexicons: dict[str, Any]
     _used: Any
 
     def lexical(self, scope: Scope, query: str, limit: int,
@@ -73,7 +69,7 @@ class LexicalMixin:
             cache = self._lexicon(scope.user_id)
             self._used(scope.user_id, cache.rows.n)
             index = cache.index
-            n = len(index) - index.dead
+            n = index.live_docs
             if max_df is not None and n >= prune_min_rows and len(terms) > 1:
                 terms = prune_terms({t: index.doc_freq(t) for t in terms}, max_df * n,
                                     max_postings)
@@ -83,36 +79,28 @@ class LexicalMixin:
             return [(ids[i], s) for i, s in hits]
 
     def _lexicon(self, user_id: str) -> _LexCache:
-        """The user's index, brought up to date (call with the lock held)."""
-        own = not self._db.in_transaction
-        if own:
-            self._db.execute("BEGIN")
-        try:
-            version, mutations = self._state(user_id)
-            cache = self._lexicons.get(user_id)
-            if cache is not None and cache.version == version:
-                return cache
-            top = int(self._q("SELECT coalesce(max(rowid), 0) FROM memories")[0][0])
-            if cache is not None and cache.mutations != mutations:
-                cache = self._reconcile(cache, user_id)
-            if cache is None:
-                cache = _LexCache(version, mutations, 0)
-                cache.add(self._q(_ROWS.format("", " ORDER BY rowid"), (user_id,)))
-            else:
-                cache.add(self._q(_ROWS.format("+", " AND rowid > ? ORDER BY rowid"),
-                                  (user_id, cache.max_rowid)))
-            cache.version, cache.mutations, cache.max_rowid = version, mutations, top
-            self._lexicons[user_id] = cache
+        """The user's index, brought up to date from the rows added since (also after
+        changes, see ``_reconcile``)."""
+        def since(cache: _LexCache, mark: int) -> _LexCache:
+            cache.add(self._q(_ROWS.format("+", " AND rowid > ? ORDER BY rowid"),
+                              (user_id, mark)))
             return cache
-        finally:
-            if own:
-                self._db.execute("COMMIT")
 
-    def _reconcile(self, cache: _LexCache, user_id: str) -> _LexCache | None:
-        """Apply changes and removals up to the cache's rowid mark; ``None`` = rebuild."""
+        def full() -> _LexCache:
+            cache = _LexCache()
+            cache.add(self._q(_ROWS.format("", " ORDER BY rowid"), (user_id,)))
+            return cache
+
+        def changed(cache: _LexCache, mark: int) -> _LexCache | None:
+            return None if self._reconcile(cache, user_id, mark) is None else since(cache, mark)
+
+        return self._incremental(self._lexicons, user_id, full, since, changed)
+
+    def _reconcile(self, cache: _LexCache, user_id: str, mark: int) -> _LexCache | None:
+        """Apply changes and removals up to rowid ``mark``; ``None``: rebuild instead."""
         current = {r[0]: r[1] for r in self._q(
             "SELECT rowid, updated_at FROM memories WHERE user_id=? AND status='active' "
-            f"AND type NOT IN {UNRANKED_SQL} AND rowid <= ?", (user_id, cache.max_rowid))}
+            f"AND type NOT IN {UNRANKED_SQL} AND rowid <= ?", (user_id, mark))}
         live = np.flatnonzero(cache.index.live)
         rowids, updated = cache.rows["rowid"][live].tolist(), cache.rows["updated"][live]
         gone = [int(p) for p, rid, at in zip(live, rowids, updated.tolist())

@@ -16,17 +16,17 @@ from ._common import UNRANKED_SQL, Columns, decode_int8_rows, scope_mask
 
 @dataclass
 class _VectorCache:
-    version: int
-    mutations: int
-    max_rowid: int
+    """A snapshot of a user's vectors: views of the first rows of ``columns``, which
+    later adds extend without touching them."""
+
     model: str
-    ids: np.ndarray  # object arrays: views of ``columns`` (appends never touch them)
-    agents: np.ndarray
-    sessions: np.ndarray
-    matrix: np.ndarray  # float32, (n, dim): the first n rows of ``buffer``
-    buffer: np.ndarray  # spare rows at the end take later adds without copying
+    columns: Columns  # id, agent, session, vector
     signs: SignCodes | None = None  # sign bits of the rows, once the scope is large
-    columns: Columns | None = None
+
+    def __post_init__(self) -> None:
+        c = self.columns
+        self.ids, self.agents, self.sessions = c["id"], c["agent"], c["session"]
+        self.matrix: np.ndarray = c["vector"]  # float32 (n, dim)
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
         return scope_mask(scope, lambda: self.agents, lambda: self.sessions, self.ids, allowed)
@@ -35,8 +35,8 @@ class _VectorCache:
 class VectorMixin:
     _lock: Any
     _q: Any
-    _state: Any
-    _cache: dict[str, _VectorCache]
+    _incremental: Any
+    _cache: dict[str, Any]
     _used: Any
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
@@ -69,51 +69,21 @@ class VectorMixin:
 
     def _vectors(self, user_id: str, model: str) -> _VectorCache:
         """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
-        with self._lock:
-            version, mutations = self._state(user_id)
-            cache = self._cache.get(user_id)
-            if cache and cache.version == version and cache.model == model:
-                return cache
-            since = 0
-            if cache and cache.mutations == mutations and cache.model == model:
-                since = cache.max_rowid
+        def load(mark: int, old: _VectorCache | None) -> _VectorCache:
             rows = self._q(
-                "SELECT m.rowid, m.id, m.agent_id, m.session_id, v.data FROM memories m "
+                "SELECT m.id, m.agent_id, m.session_id, v.data FROM memories m "
                 # "+m.user_id": walk the rowid range, not the user's whole index range
                 "JOIN vectors v ON v.memory_rowid = m.rowid WHERE +m.user_id=? "
                 "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
                 f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
-                (user_id, model, since),
-            )
-            new = decode_int8_rows([r[4] for r in rows])
-            columns = cache.columns if since and cache is not None else None
-            if columns is None:
-                columns = Columns({"id": object, "agent": object, "session": object})
+                (user_id, model, mark))
+            columns = old.columns if old is not None else Columns(
+                {"id": object, "agent": object, "session": object, "vector": np.float32})
             if rows:
-                columns.extend({"id": [r[1] for r in rows], "agent": [r[2] for r in rows],
-                                "session": [r[3] for r in rows]})
-            ids, agents, sessions = columns["id"], columns["agent"], columns["session"]
-            if since and cache is not None:
-                n, buffer = len(cache.ids), cache.buffer
-                if len(new) and (n + len(new) > len(buffer) or buffer.shape[1] != new.shape[1]):
-                    # grow by half: appends stay amortised O(rows added); readers keep
-                    # their view of the old buffer, whose first n rows never change
-                    grown = np.empty((max(n + len(new), n * 3 // 2 + 64), new.shape[1]),
-                                     np.float32)
-                    grown[:n] = cache.matrix
-                    buffer = grown
-                if len(new):
-                    buffer[n:n + len(new)] = new
-                matrix = buffer[:n + len(new)]
-            else:
-                buffer = np.zeros((0, 1), np.float32)
-                if len(new):  # room for an eighth more before the first copy
-                    buffer = np.empty((len(new) + len(new) // 8 + 64, new.shape[1]), np.float32)
-                    buffer[:len(new)] = new
-                matrix = buffer[:len(new)]
-            max_rowid = rows[-1][0] if rows else (cache.max_rowid if since and cache else 0)
-            cache = _VectorCache(version, mutations, max_rowid, model, ids, agents, sessions,
-                                 matrix, buffer, cache.signs if since and cache else None,
-                                 columns)
-            self._cache[user_id] = cache
-            return cache
+                columns.extend({"id": [r[0] for r in rows], "agent": [r[1] for r in rows],
+                                "session": [r[2] for r in rows],
+                                "vector": decode_int8_rows([r[3] for r in rows])})
+            return _VectorCache(model, columns, old.signs if old is not None else None)
+
+        return self._incremental(self._cache, user_id, lambda: load(0, None), lambda old, mark: load(mark, old),
+                                 fits=lambda cache: cache.model == model)
