@@ -67,19 +67,6 @@ def tokens(text: str) -> list[str]:
     return text.lower().translate(_FOLD).split()
 
 
-def term_counts(text: str) -> tuple[dict[str, int], int]:
-    """(stemmed term -> occurrences, number of tokens) of ``text``."""
-    raw = tokens(text)
-    counts: dict[str, int] = {}
-    for w in raw:
-        counts[w] = counts.get(w, 0) + 1
-    out: dict[str, int] = {}
-    for w, c in counts.items():
-        t = _stem(w)
-        out[t] = out.get(t, 0) + c
-    return out, len(raw)
-
-
 def query_terms(query: str, limit: int = 64) -> list[str]:
     """The query's content words (stopwords out unless nothing else is left) as index
     terms, de-duplicated in order. A word split by an apostrophe keeps its long parts
@@ -90,6 +77,14 @@ def query_terms(query: str, limit: int = 64) -> list[str]:
         for p in parts if len(parts) == 1 else [p for p in parts if len(p) > 1]:
             out.setdefault(_stem(p), None)
     return list(out)[:limit]
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """True where a sorted (non-empty) array starts a run of equal values."""
+    first = np.empty(len(values), dtype=bool)
+    first[0] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return first
 
 
 class _Postings:
@@ -189,16 +184,11 @@ class LexicalIndex:
         tids += np.repeat(np.arange(2 * n, dtype=np.int64), runs)
         # count each (term, document, field) once: sorted by term, then document
         tids.sort()
-        first_key = np.empty(len(tids), dtype=bool)
-        first_key[0] = True
-        np.not_equal(tids[1:], tids[:-1], out=first_key[1:])
-        starts = np.flatnonzero(first_key)
+        starts = np.flatnonzero(_run_starts(tids))
         key = tids[starts]
         count = np.diff(np.append(starts, len(tids)))
         pair, field = key >> 1, (key & 1).astype(bool)
-        first = np.empty(len(pair), dtype=bool)  # a (term, document)'s text/keys rows are adjacent
-        first[0] = True
-        np.not_equal(pair[1:], pair[:-1], out=first[1:])
+        first = _run_starts(pair)  # a (term, document)'s text and keys rows are adjacent
         slot = np.cumsum(first) - 1
         pairs = pair[first]
         text_tf = np.zeros(len(pairs), np.float32)
