@@ -74,7 +74,9 @@ def test_schema_4_store_migrates_to_in_memory_lexical_search(tmp_path, monkeypat
                               "(SELECT rowid FROM memories)").fetchone()[0] == 0
 
 
-def test_schema_3_store_migrates_to_separate_int8_vectors(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("drop_column", [True, False])
+def test_schema_3_store_migrates_to_separate_int8_vectors(tmp_path, monkeypatch,  # noqa: ANN001
+                                                         drop_column: bool) -> None:
     path = tmp_path / "old.db"
     emb = HashingEmbedder()
     with Memory(path, embedder=emb) as m:  # write with today's code, then rewind the schema
@@ -97,6 +99,8 @@ def test_schema_3_store_migrates_to_separate_int8_vectors(tmp_path) -> None:  # 
         db.execute("DROP TABLE vectors")
         _add_fts(db)
         db.execute("UPDATE remem_meta SET value='3' WHERE key='schema_version'")
+    if not drop_column:  # SQLite < 3.35: migrations 4 and 5 copy the table instead
+        monkeypatch.setattr(_sqlite_schema.sqlite3, "sqlite_version_info", (3, 34, 1))
     with Memory(path, embedder=emb) as m:  # opens at schema 3, migrates to the latest
         with sqlite3.connect(path) as db:
             version = int(db.execute("SELECT value FROM remem_meta WHERE key='schema_version'")

@@ -103,6 +103,5 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
         return []
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
-    found = [(int(i if rows is None else rows[i]), float(scores[i])) for i in top
-             if np.isfinite(scores[i])]
-    return found
+    return [(int(i if rows is None else rows[i]), float(scores[i])) for i in top
+            if np.isfinite(scores[i])]

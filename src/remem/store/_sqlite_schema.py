@@ -206,10 +206,7 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
         END;
         """,
     )
-    if sqlite3.sqlite_version_info >= (3, 35):
-        db.execute("ALTER TABLE memories DROP COLUMN embedding")
-    else:  # no DROP COLUMN before SQLite 3.35: empty the column instead
-        db.execute("UPDATE memories SET embedding = NULL")
+    _drop_columns(db, "memories", ["embedding"])
 
 
 def _drop_columns(db: sqlite3.Connection, table: str, names: Sequence[str]) -> None:
@@ -259,7 +256,8 @@ def _m5_no_fts(db: sqlite3.Connection) -> None:
         DROP TABLE IF EXISTS memories_fts;
         """,
     )
-    _drop_columns(db, "memories", ["scope_key", "content_hash"])
+    # (and ``embedding``, which migration 4 emptied but kept before SQLite 3.35)
+    _drop_columns(db, "memories", ["scope_key", "content_hash", "embedding"])
 
 
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
