@@ -18,10 +18,11 @@ from typing import IO, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import _extract, _segment
+from ._engine import Engine
 from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from .embed.base import Embedder
-from .errors import EmbedderError, InvalidInput, NotFound, RememError
+from .errors import InvalidInput, NotFound, RememError
 from . import packing, retrieve
 from ._timeparse import query_ranges
 from .fusion import convex, order, rrf
@@ -160,16 +161,13 @@ class Memory:
             embedder = OnnxEmbedder()
         if not isinstance(embedder, Embedder):
             raise InvalidInput("embedder must have name, dim and embed(texts)")
-        self.embedder = embedder
-        self.config = config or SearchConfig()
-        self.extract_config = extract_config or _extract.ExtractConfig()
+        cfg = config or SearchConfig()
+        xcfg = extract_config or _extract.ExtractConfig()
         if llm is not None and not callable(getattr(llm, "complete", None)):
             raise InvalidInput("llm must have complete(messages, json=...) (remem.llm.LLM)")
         if isinstance(llm_batch_turns, bool) or not isinstance(llm_batch_turns, int) \
                 or llm_batch_turns < 1:
             raise InvalidInput("llm_batch_turns must be a positive int")
-        self.llm = llm  # optional: extracts facts on add (one call per batch of turns)
-        self.llm_batch_turns = llm_batch_turns
         if store is None:
             target = default_path() if path is None else path
             if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
@@ -178,7 +176,8 @@ class Memory:
                 store = PostgresStore(target)
             else:
                 store = SQLiteStore(target if str(target) == ":memory:" else Path(target))
-        self.store = store
+        # llm is optional: it extracts facts on add (one call per batch of turns)
+        self.engine = Engine(store, embedder, cfg, xcfg, llm, llm_batch_turns)
         self._access: dict[str, tuple[int, float]] = {}
         self._access_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
@@ -221,18 +220,41 @@ class Memory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # the engine's parts, as attributes (config and llm may be replaced on a live Memory)
+    @property
+    def store(self) -> Any:
+        return self.engine.store
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.engine.embedder
+
+    @property
+    def config(self) -> SearchConfig:
+        return self.engine.config
+
+    @config.setter
+    def config(self, value: SearchConfig) -> None:
+        self.engine.config = value
+
+    @property
+    def extract_config(self) -> Any:
+        return self.engine.extract_config
+
+    @property
+    def llm(self) -> Any:
+        return self.engine.llm
+
+    @llm.setter
+    def llm(self, value: Any) -> None:
+        self.engine.llm = value
+
+    @property
+    def llm_batch_turns(self) -> int:
+        return self.engine.llm_batch_turns
+
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        try:
-            vecs = self.embedder.embed(list(texts))
-        except RememError:
-            raise
-        except Exception as exc:  # translate at the seam
-            raise EmbedderError(f"embedder {self.embedder.name} failed: {exc}") from exc
-        if vecs.shape != (len(texts), self.embedder.dim):
-            raise EmbedderError(
-                f"embedder {self.embedder.name} returned shape {vecs.shape}, "
-                f"expected ({len(texts)}, {self.embedder.dim})")
-        return vecs
+        return self.engine.embed(texts)
 
     # -- writes ---------------------------------------------------------------------
     def add(
