@@ -28,7 +28,7 @@ from remem import (
     StoreError,
 )
 from remem import errors as errors_module
-from remem.packing import estimate_tokens
+from remem.search.packing import estimate_tokens
 
 from conftest import conversation, turn_items
 

@@ -38,7 +38,7 @@ class Answer:
 
 
 def build_prompt(question: str, hits: list[Hit]) -> list[dict[str, str]]:
-    from .packing import format_hit
+    from .search.packing import format_hit
 
     lines = [f"[{i}] {format_hit(h)}" for i, h in enumerate(hits, start=1)]
     body = "Memories:\n" + ("\n".join(lines) or "(none)") + f"\n\nQuestion: {question}"

@@ -23,14 +23,11 @@ from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
-from . import packing, retrieve
-from ._timeparse import query_ranges
-from .fusion import convex, order, rrf
 from .config import SearchConfig
 from .lifecycle import SUMMARY_TYPES
-from .retrieve import mentioned_names
+from .search import pipeline
 from .store.sqlite import SQLiteStore
-from .types import AddResult, Episode, HistoryEntry, Hit, MemoryRecord, Scope, SearchResult
+from .types import AddResult, Episode, HistoryEntry, MemoryRecord, Scope, SearchResult
 
 MAX_LIMIT = 1000
 log = logging.getLogger("remem")
@@ -113,25 +110,6 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     if len(text) > 64_000:
         raise InvalidInput("metadata is larger than 64 KB")
     return json.loads(text)
-
-
-def _said_date(m: MemoryRecord) -> Any:
-    return to_datetime(m.event_time).date() if m.event_time is not None else None  # type: ignore[union-attr]
-
-
-def _in_scope(m: MemoryRecord, scope: Scope) -> bool:
-    return (m.scope.user_id == scope.user_id and m.status == "active"
-            and (scope.agent_id is None or m.scope.agent_id == scope.agent_id)
-            and (scope.session_id is None or m.scope.session_id == scope.session_id))
-
-
-def _valid(m: MemoryRecord, at: float | None, now: float) -> bool:
-    """Current (``at`` None: not superseded by ``now``) or valid at time ``at``."""
-    if at is None:
-        return m.valid_to is None or m.valid_to > now
-    start = m.valid_from if m.valid_from is not None else (
-        m.event_time if m.event_time is not None else m.created_at)
-    return start <= at and (m.valid_to is None or m.valid_to > at)
 
 
 class Memory:
@@ -351,34 +329,6 @@ class Memory:
         return self.store.delete_scope(_scope(user_id, agent_id, session_id))
 
     # -- reads ----------------------------------------------------------------------
-    def _settle(self, parts: retrieve.Parts, records: dict[str, MemoryRecord],
-                scope: Scope, at: float | None = None) -> retrieve.Parts:
-        """Fetch the records of ids that joined the ranking (into ``records``) and keep
-        only live memories inside the scope that are valid (now, or at ``at``)."""
-        missing = [d for d in parts if d not in records]
-        if missing:
-            records.update({m.id: m for m in self.store.fetch(missing, scope.user_id)})
-        now = time.time()
-        return {d: p for d, p in parts.items() if d in records and _in_scope(records[d], scope)
-                and _valid(records[d], at, now)}
-
-    def _graph_ranking(self, scope: Scope, query: str, n: int) -> list[str]:
-        """Memories reached from the query's entities over the co-mention graph."""
-        stats = self.store.entity_stats(scope.user_id)
-        if not stats:
-            return []
-        total = self.store.scope_size(scope.user_id)
-        cfg = self.config
-        hub = min(cfg.graph_seed_max, max(cfg.graph_hub_min, int(cfg.graph_hub_share * total)))
-        seeds = {stats[k][0]: 1.0 for k in retrieve.query_entities(query, stats)
-                 if stats[k][1] <= hub}
-        if not seeds:
-            return []
-        links = self.store.entity_links(scope, list(seeds), self.config.graph_follow_max)
-        df = {i: c for i, c in stats.values()}
-        scores = retrieve.spread(seeds, links, df, self.config.graph_alpha)
-        return [m for m, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:n]]
-
     def _get_record(self, memory_id: Any, user_id: str | None) -> MemoryRecord:
         check_id(memory_id, "memory id")
         rec = self.store.get(memory_id)
@@ -444,96 +394,10 @@ class Memory:
                                           or not 1 <= budget_tokens <= 1_000_000):
             raise InvalidInput("budget_tokens must be an int between 1 and 1000000")
         at = parse_time(as_of, "as_of")
-        allowed = self.store.filter_ids(scope, filters) if filters is not None else None
-        if allowed is not None and not allowed:
-            return SearchResult([], "", budget_tokens)
-        cfg = self.config
-        n = max(cfg.candidates, limit)
-        rankings: dict[str, list[str]] = {}
-        raw: dict[str, dict[str, float]] = {}
-        if cfg.weights.get("lexical", 1.0):
-            lex = self.store.lexical(scope, query, n, allowed, cfg.keys_weight,
-                                     max_df=cfg.lexical_max_df,
-                                     prune_min_rows=cfg.lexical_prune_min_rows,
-                                     max_postings=cfg.lexical_max_postings)
-            rankings["lexical"] = [i for i, _ in lex]
-            raw["lexical"] = dict(lex)
-        if cfg.weights.get("dense", 1.0):
-            qv = self._embed([query])[0]
-            dense = self.store.dense(scope, qv, self.embedder.name, n, allowed)
-            rankings["dense"] = [i for i, _ in dense]
-            raw["dense"] = dict(dense)
-        if cfg.weights.get("graph", 0.0):
-            rankings["graph"] = self._graph_ranking(scope, query, n)
-        # candidates that may not be returned leave before fusion, so they do not shift
-        # the score normalisation: out of scope, superseded (or not valid at ``as_of``)
-        records: dict[str, MemoryRecord] = {}
-        ok = self._settle({d: {} for r in rankings.values() for d in r}, records, scope, at)
-        rankings = {k: [d for d in v if d in ok] for k, v in rankings.items()}
-        raw = {k: {d: s for d, s in v.items() if d in ok} for k, v in raw.items()}
-        if cfg.fusion == "convex":
-            if "graph" in rankings:  # the graph ranking has no calibrated score: use 1/rank
-                raw["graph"] = {d: 1.0 / (i + 1) for i, d in enumerate(rankings["graph"])}
-            parts = convex({k: raw[k] for k in rankings}, cfg.weights)
-        else:
-            parts = rrf(rankings, cfg.weights, cfg.rrf_k)
-        if cfg.segment_credit or not cfg.segment_hits:
-            segs = [d for d in parts if records[d].type == "segment"]
-            if segs and (filters is None or "type" not in filters):
-                eps = self.store.turns_of([e for d in segs for e in records[d].episode_ids])
-                members = {d: [eps[e] for e in records[d].episode_ids if e in eps] for d in segs}
-                parts = retrieve.credit_members(parts, members, cfg.segment_credit,
-                                                keep=cfg.segment_hits)
-                parts = self._settle(parts, records, scope, at)
-        if allowed is not None:  # graph and segment credit may reach outside the filter
-            parts = {d: p for d, p in parts.items() if d in allowed}
-        if cfg.question_penalty:
-            parts = retrieve.penalise(
-                parts, {d: retrieve.is_bare_question(records[d].text) for d in parts},
-                cfg.question_penalty, "question")
-        if cfg.speaker_boost:
-            names = mentioned_names(query, self.store.speakers(scope.user_id))
-            parts = retrieve.boost_mentioned(
-                parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost)
-        if cfg.time_boost:
-            rng = query_ranges(query, to_datetime(time.time()))  # type: ignore[arg-type]
-            if rng:
-                inside = {d: retrieve.overlaps(records[d].dates, _said_date(records[d]), rng)
-                          for d in parts}
-                parts = retrieve.boost_time(parts, inside, cfg.time_boost)
-        if cfg.neighbour_factor:
-            top = [d for d, _ in order(parts)[: cfg.neighbour_hits]]
-            nbs = self.store.neighbours(top, cfg.neighbour_window)
-            if allowed is not None:
-                nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
-            parts = retrieve.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
-            parts = self._settle(parts, records, scope, at)
-        ranked = order(parts)
-        if cfg.dedupe:
-            ranked = retrieve.drop_covered(ranked, {d: records[d].source_ids for d, _ in ranked})
-        ranked = ranked[:limit]
-        hits = []
-        for doc, score in ranked:
-            m = records.get(doc)
-            if m is None:  # deleted between ranking and fetch
-                continue
-            explain = dict(parts[doc])
-            for signal, values in raw.items():
-                if doc in values:
-                    explain[f"{signal}_raw"] = values[doc]
-            hits.append(Hit(
-                id=m.id, text=m.text, score=score, source_ids=m.source_ids, type=m.type,
-                created_at=to_datetime(m.created_at),  # type: ignore[arg-type]
-                event_time=to_datetime(m.event_time), metadata=m.metadata, speaker=m.speaker,
-                user_id=m.scope.user_id, agent_id=m.scope.agent_id,
-                session_id=m.scope.session_id, explain=explain,
-                dates=tuple(d[2] for d in m.dates)))
-        if budget_tokens is not None:
-            hits, context = packing.pack(hits, budget_tokens)
-        else:
-            context = packing.pack(hits, 10**9)[1]
-        self._note_access([h.id for h in hits])
-        return SearchResult(hits, context, budget_tokens)
+        result = pipeline.search(self.engine, query, scope, limit=limit, filters=filters,
+                                 budget_tokens=budget_tokens, at=at)
+        self._note_access([h.id for h in result])
+        return result
 
     # -- lifecycle --------------------------------------------------------------------
     def archive(self, memory_id: str, *, user_id: str | None = None,

@@ -1,6 +1,6 @@
 from remem import HashingEmbedder, Memory
 from remem._entities import extract, normalise
-from remem.retrieve import query_entities, spread
+from remem.search.graph import query_entities, spread
 
 
 def test_extract_names_places_titles_and_known_speakers():

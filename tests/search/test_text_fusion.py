@@ -8,7 +8,7 @@ import pytest
 
 from remem._text import STOPWORDS, content_words, fts_query, word_count, words
 from remem.bench.metrics import percentile, recall_at_k, recall_by_turns, recall_within_words
-from remem.fusion import order, rrf
+from remem.search.fusion import order, rrf
 
 
 # -- words / content_words --------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 # -- name mentions (speaker boost) ------------------------------------------------------
 def test_mentioned_names_whole_words_case_insensitive() -> None:
-    from remem.retrieve import mentioned_names
+    from remem.search.stages import mentioned_names
 
     names = ["Ana", "Max", "Ana Lima", "Bo"]
     assert mentioned_names("where does ana work?", names) == {"Ana", "Ana Lima"}
@@ -200,6 +200,6 @@ def test_mentioned_names_whole_words_case_insensitive() -> None:
 
 
 def test_mentioned_names_sees_possessives() -> None:
-    from remem.retrieve import mentioned_names
+    from remem.search.stages import mentioned_names
 
     assert mentioned_names("What are Ana's hobbies?", ["Ana", "Max"]) == {"Ana"}

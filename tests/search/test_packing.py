@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from remem.packing import dedupe, estimate_tokens, format_hit, pack
+from remem.search.packing import dedupe, estimate_tokens, format_hit, pack
 from remem.types import Hit
 
 

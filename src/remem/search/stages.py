@@ -11,8 +11,7 @@ import re
 from datetime import date
 from typing import Iterable, Mapping, Sequence
 
-from ._entities import normalise as normalise_entity
-from ._text import words
+from .._text import words
 
 Parts = dict[str, dict[str, float]]
 
@@ -130,43 +129,6 @@ def penalise(parts: Parts, flagged: Mapping[str, bool], weight: float, name: str
             p[name] = -weight * total(p)
         out[doc] = p
     return out
-
-
-def query_entities(query: str, keys: Iterable[str], max_words: int = 4) -> set[str]:
-    """Entity keys that appear in the query as whole word sequences (1..max_words)."""
-    toks = [normalise_entity(w) for w in query.split()]
-    toks = [t for t in toks if t]
-    grams = {" ".join(toks[i:i + n]) for n in range(1, max_words + 1)
-             for i in range(len(toks) - n + 1)}
-    return grams & set(keys)
-
-
-def spread(seeds: Mapping[int, float], links: Sequence[tuple[str, int]],
-           df: Mapping[int, int], alpha: float = 0.5) -> dict[str, float]:
-    """Two steps of personalised PageRank on the memory-entity graph, HippoRAG-style.
-
-    ``seeds``: entity id -> weight (the query's entities). ``links``: (memory, entity)
-    edges of the neighbourhood (memories of the seeds and of their co-mentioned
-    entities). Mass flows seed -> memories (split by the entity's degree ``df``) ->
-    their other entities -> those entities' memories, damped by ``alpha``."""
-    by_entity: dict[int, list[str]] = {}
-    by_memory: dict[str, list[int]] = {}
-    for m, e in links:
-        by_entity.setdefault(e, []).append(m)
-        by_memory.setdefault(m, []).append(e)
-    score: dict[str, float] = {}
-    for e, w in seeds.items():
-        for m in by_entity.get(e, ()):
-            score[m] = score.get(m, 0.0) + w / max(df.get(e, 1), 1)
-    mass: dict[int, float] = {}
-    for m, s in list(score.items()):
-        others = [e for e in by_memory.get(m, ()) if e not in seeds]
-        for e in others:
-            mass[e] = mass.get(e, 0.0) + s / len(others)
-    for e, s in mass.items():
-        for m in by_entity.get(e, ()):
-            score[m] = score.get(m, 0.0) + alpha * s / max(df.get(e, 1), 1)
-    return score
 
 
 def drop_covered(ranked: Sequence[tuple[str, float]],

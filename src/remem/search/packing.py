@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .types import Hit
+from ..types import Hit
 
 
 def estimate_tokens(text: str) -> int:
