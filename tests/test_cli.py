@@ -486,7 +486,7 @@ def test_bench_locomo_both_layouts_give_identical_numbers(cli: Cli, locomo_files
     assert a["config"]["conversations"] == b["config"]["conversations"] == ["conv-7"]
     assert a["questions"] == 5 and a["ingest"]["turns"] == 7 and a["search_ms"]["n"] == 5
     overall = a["overall"]
-    assert overall["n"] == 3  # categories 1-4 with evidence; the empty-evidence one is left out
+    assert overall["n"] == 3  # categories 1-4 and 6 with evidence; the empty-evidence one is left out
     # 7 turns, 100 hits asked: every evidence turn is within the top 20
     assert overall["R@20"] == 1.0 and overall["R@20turns"] == 1.0
     for key, value in overall.items():
@@ -495,6 +495,7 @@ def test_bench_locomo_both_layouts_give_identical_numbers(cli: Cli, locomo_files
     cats = a["categories"]
     assert cats["5-adversarial"]["n"] == 1
     assert cats["3-open-domain"] == {"n": 0, **{k: None for k in overall if k != "n"}}
+    assert a["per_conversation"]["conv-7"] == overall
     assert cats["1-multi-hop"]["n"] == cats["2-temporal"]["n"] == cats["4-single-hop"]["n"] == 1
     # the store used for the run is temporary: the --db file is never touched
     assert not cli.db.exists()
@@ -509,7 +510,8 @@ def test_bench_locomo_limit_and_plain(cli: Cli, locomo_files: tuple[Path, Path],
     plain = cli.ok("bench", "locomo", str(dict_file), "--plain", "--store", str(tmp_path / "b.db"))
     lines = plain.splitlines()
     assert lines[0].split()[:3] == ["set", "n", "R@1"]
-    assert lines[1].startswith("overall (1-4)")
+    assert lines[1].startswith("overall ")
+    assert any(line.startswith("  conv ") for line in lines)  # the spread across conversations
     assert any(line.startswith("3-open-domain") and line.split()[-1] == "-" for line in lines)
     assert "search p50" in lines[-1]
     with Memory(tmp_path / "b.db", embedder=HashingEmbedder()) as m:

@@ -23,7 +23,10 @@ from . import metrics
 
 KS = (1, 5, 10, 20)
 BUDGETS = (250, 500, 1000, 2000)
-CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial",
+              6: "knowledge-update"}
+# "overall": every category with evidence except adversarial (5), which is reported apart
+OVERALL = (1, 2, 3, 4, 6)
 _DATE = re.compile(
     r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})\s*$", re.I)
 _MONTHS = {m: i for i, m in enumerate(
@@ -43,6 +46,7 @@ class Question:
     text: str
     category: int
     evidence: frozenset[str]
+    stale: frozenset[str] = frozenset()  # turns that stated an earlier value (category 6)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ def parse_conversation(sample_id: str, conv: dict[str, Any], qa: list[dict[str, 
         if turns:
             when = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
             sessions.append(Session(f"session_{n}", when, turns))
-    questions = [Question(str(q["question"]), int(q["category"]), _evidence(q.get("evidence", [])))
-                 for q in qa]
+    questions = [Question(str(q["question"]), int(q["category"]), _evidence(q.get("evidence", [])),
+                          _evidence(q.get("stale", []))) for q in qa]
     return Conversation(sample_id, (str(conv.get("speaker_a")), str(conv.get("speaker_b"))),
                         sessions, questions)
 
@@ -178,6 +182,8 @@ def ask(mem: Any, conversations: list[Conversation], *, limit: int = 100,
                 row[f"R@{k}turns"] = metrics.recall_by_turns(ranked, ev, k)
             for b in BUDGETS:
                 row[f"R@{b}w"] = metrics.recall_within_words(ranked, ev, b, turn_words)
+            if q.stale:
+                row["current_first"] = metrics.current_first(ranked, ev, set(q.stale))
             per_q.append(row)
             if progress:
                 progress(1)
@@ -241,11 +247,18 @@ def summarise(per_q: list[dict[str, Any]], latencies: list[float], turns: int,
         out: dict[str, Any] = {"n": len(rows)}
         for key in keys:
             out[key] = round(statistics.fmean(r[key] for r in rows), 4) if rows else None
+        cf = [r["current_first"] for r in rows if "current_first" in r]
+        if cf:
+            out["current_first"] = round(statistics.fmean(cf), 4)
+            out["n_current_first"] = len(cf)
         return out
 
-    main = [r for r in per_q if r["category"] in (1, 2, 3, 4)]
+    main = [r for r in per_q if r["category"] in OVERALL]
+    convs = sorted({r["conv"] for r in main})
     return {
         "overall": agg(main),
+        # the spread across conversations / stories: a gain that holds on one only shows
+        "per_conversation": {c: agg([r for r in main if r["conv"] == c]) for c in convs},
         "categories": {f"{c}-{name}": agg([r for r in per_q if r["category"] == c])
                        for c, name in CATEGORIES.items()},
         "search_ms": {"p50": round(metrics.percentile(latencies, 50), 2),
@@ -254,17 +267,21 @@ def summarise(per_q: list[dict[str, Any]], latencies: list[float], turns: int,
         "ingest": {"turns": turns, "seconds": round(ingest_s, 3),
                    "turns_per_s": round(turns / ingest_s, 1) if ingest_s else None},
         "questions": len(per_q),
-        "note": "overall = categories 1-4 (questions with evidence); 5 reported separately",
+        "note": "overall = categories 1, 2, 3, 4 and 6 (questions with evidence); "
+                "5 (adversarial) reported separately",
     }
 
 
 def format_plain(result: dict[str, Any]) -> str:
     cols = ["R@1", "R@5", "R@10", "R@20", "R@250w", "R@500w", "R@1000w", "R@2000w"]
     lines = [f"{'set':<18}{'n':>5} " + "".join(f"{c:>9}" for c in cols)]
-    rows = [("overall (1-4)", result["overall"])] + list(result["categories"].items())
+    rows = [("overall", result["overall"])] + list(result["categories"].items())
+    rows += [(f"  conv {c}", r) for c, r in result.get("per_conversation", {}).items()]
     for name, r in rows:
         vals = "".join(f"{r[c]:>9.3f}" if r[c] is not None else f"{'-':>9}" for c in cols)
-        lines.append(f"{name:<18}{r['n']:>5} {vals}")
+        cf = f"  current_first {r['current_first']:.3f} (n={r['n_current_first']})" \
+            if "current_first" in r else ""
+        lines.append(f"{name:<18}{r['n']:>5} {vals}{cf}")
     s, i = result["search_ms"], result["ingest"]
     lines.append(f"search p50 {s['p50']} ms, p95 {s['p95']} ms over {s['n']} queries; "
                  f"ingest {i['turns']} turns at {i['turns_per_s']} turns/s")

@@ -58,6 +58,18 @@ def recall_within_words(
     return len(evidence & counted) / len(evidence)
 
 
+def current_first(ranked: Ranked, current: set[str], stale: set[str]) -> float:
+    """1.0 if the first result that credits a current (``current``) or an outdated
+    (``stale``) turn credits a current one and no outdated one, else 0.0 (also when no
+    result credits either): does the memory surface the fact as it is now before what
+    it used to be?"""
+    for _, sources in ranked:
+        src = set(sources)
+        if src & current or src & stale:
+            return 1.0 if src & current and not src & stale else 0.0
+    return 0.0
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
     if not values:
