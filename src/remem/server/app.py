@@ -1,126 +1,34 @@
-"""``create_app(memory, settings)``: the REST API (and the MCP HTTP transport at /mcp).
+"""``create_app(memory, settings)``: the REST API, the web inspector at /ui and the MCP
+HTTP transport at /mcp, wired together.
 
-No global state: everything a route needs is closed over here. Errors always have the
-shape ``{"error": {"type": ..., "message": ...}}``:
-
-    ApiError                       its own status (401 unauthorized, 403 forbidden, ...)
-    request validation (pydantic)  422 invalid_input
-    InvalidInput                   422 invalid_input  (ImportFormatError: import_format)
-    UnicodeError (lone surrogate)  422 invalid_input
-    NotFound                       404 not_found      (also another tenant's ids)
-    body over the cap              413 payload_too_large
-    StoreError / EmbedderError     503 store_unavailable / embedder_unavailable
-    chat proxy: upstream failed    502 upstream_error (4xx of the upstream: 400 upstream_rejected)
-    other RememError               400 bad_request
-    anything else                  500 internal (a bug: logged with its traceback)
+No global state: everything a route needs is closed over here. Two dependencies give a
+route what it may use: ``principal`` (``auth.authenticate`` on the request's
+``Authorization`` header, the same check /mcp runs) and ``tenant`` (the caller's
+``TenantMemory``: the only way a route reaches memories). Errors: ``errors.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import (EmbedderError, ImportFormatError, InvalidInput, NotFound, RememError,
-                      StoreError)
-from . import models as M, ui_routes
-from .auth import KeyStore, check_tenant, key_store_for
+from ..errors import RememError
+from . import inspector, models as M, proxy, routes
+from .auth import KeyStore, authenticate, check_tenant, key_store_for
+from .errors import ApiError, error_response, forbidden, install_error_handlers
 from .settings import Settings
-from .tenancy import Owners, Principal
+from .tenancy import Principal, TenantMemory
 from .upkeep import Upkeep, register as upkeep_routes, schedule_config
 
 if TYPE_CHECKING:
     from ..memory import Memory
 
-log = logging.getLogger("remem.server")
-
-_HTTP_TYPES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "invalid_input", 503: "unavailable"}
-
-_PATTERN_MESSAGES = {
-    "user_id": "must not contain control characters or '::' (the tenant separator)",
-    "tenant": "must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
-}
-
-
-class ApiError(Exception):
-    """An error response decided by the server layer itself."""
-
-    def __init__(self, status: int, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message = status, type_, message
-
-
-def error_response(status: int, type_: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status,
-                        headers=headers)
-
-
-def _classify(exc: BaseException) -> tuple[int, str]:
-    if isinstance(exc, ImportFormatError):
-        return 422, "import_format"
-    if isinstance(exc, (InvalidInput, UnicodeError)):
-        return 422, "invalid_input"
-    if isinstance(exc, NotFound):
-        return 404, "not_found"
-    if isinstance(exc, StoreError):
-        return 503, "store_unavailable"
-    if isinstance(exc, EmbedderError):
-        return 503, "embedder_unavailable"
-    return 400, "bad_request"
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.type, exc.message, headers)
-
-    async def remem_error(_: Request, exc: Exception) -> JSONResponse:
-        status, type_ = _classify(exc)
-        message = str(exc) if not isinstance(exc, UnicodeError) else \
-            "text must be valid Unicode (no lone surrogates)"
-        return error_response(status, type_, message)
-
-    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        parts = []
-        for err in exc.errors()[:5]:
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            msg = err.get("msg", "invalid")
-            if err.get("type") == "string_pattern_mismatch":
-                msg = _PATTERN_MESSAGES.get(loc.rsplit(".", 1)[-1],
-                                            "must not contain control characters")
-            parts.append(f"{loc}: {msg}")
-        return error_response(422, "invalid_input", "; ".join(parts) or "invalid request")
-
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "error"),
-                              message, dict(exc.headers or {}))
-
-    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error", exc_info=exc)
-        return error_response(500, "internal", "internal server error")
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(RememError, remem_error)
-    app.add_exception_handler(UnicodeError, remem_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, internal_error)
+__all__ = ["ApiError", "create_app", "error_response"]
 
 
 class BodyLimit:
@@ -179,20 +87,25 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
                keys: KeyStore | None = None) -> FastAPI:
     """The ASGI app serving ``memory``. With ``settings.auth`` (the default) every memory
     route needs a tenant API key from ``keys`` (default: the ``api_keys`` table next to the
-    store: in its SQLite file, or in its PostgreSQL database). The caller keeps ownership of ``memory``; the app closes only what it
-    opened."""
+    store: in its SQLite file, or in its PostgreSQL database). The caller keeps ownership
+    of ``memory``; the app closes only what it opened."""
     settings = settings or Settings()
     own_keys = keys is None and settings.auth
     if own_keys:
         keys = key_store_for(memory.store)
-    owners = Owners(memory)
-    upkeep = Upkeep(memory, settings.maintain_every,
+    checked = keys if settings.auth else None  # None: --no-auth, no key is checked
+    server = TenantMemory(memory, Principal(None))  # the server's own view: every user
+    upkeep = Upkeep(server, settings.maintain_every,
                     schedule_config(settings.maintain_forget_days))
+
+    def view(p: Principal) -> TenantMemory:
+        return TenantMemory(memory, p)  # 403 for an admin key
+
     mcp_app = None
     if settings.mcp:
         from .mcp import http_app
 
-        mcp_app = http_app(memory, settings, keys)
+        mcp_app = http_app(view, settings, checked)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -205,7 +118,6 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
                 yield
         finally:
             await run_in_threadpool(upkeep.stop)
-            owners.close()
             if own_keys and keys is not None:
                 keys.close()
 
@@ -215,45 +127,33 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
                     "`Authorization: Bearer <key>` (create one with `remem keys create "
                     "--tenant T`) unless the server runs with `--no-auth`. Errors are "
                     '`{"error": {"type", "message"}}`.')
-    _install_error_handlers(app)
+    install_error_handlers(app)
     app.add_middleware(BodyLimit, cap=settings.max_body_bytes,
                        caps={"/v1/import": settings.max_import_bytes})
+    # declares the scheme in OpenAPI (the "Authorize" button at /docs); authenticate()
+    # reads the header itself, as it does for /mcp
     bearer = HTTPBearer(auto_error=False, description="an API key from `remem keys create`")
 
-    def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-        if not settings.auth:
-            return Principal(None)
-        if creds is None:
-            raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-        assert keys is not None
-        rec = keys.verify(creds.credentials)
-        if rec is None:
-            raise ApiError(401, "unauthorized", "invalid or revoked API key")
-        return Principal(rec.tenant, rec.id, rec.admin)
+    def principal(request: Request, _: Any = Depends(bearer)) -> Principal:
+        return authenticate(request.headers.get("authorization"), checked)
 
-    def tenant(p: Principal = Depends(principal)) -> Principal:
-        if p.admin:
-            raise ApiError(403, "forbidden", "admin keys manage keys only; use a tenant key")
-        return p
+    def tenant(p: Principal = Depends(principal)) -> TenantMemory:
+        return view(p)
 
     def admin(p: Principal = Depends(principal)) -> KeyStore:
-        if not settings.auth or keys is None:
-            raise ApiError(403, "forbidden", "keys are disabled: the server runs with --no-auth")
+        if checked is None:
+            raise forbidden("keys are disabled: the server runs with --no-auth")
         if not p.admin:
-            raise ApiError(403, "forbidden", "managing keys needs an admin key")
-        return keys
+            raise forbidden("managing keys needs an admin key")
+        return checked
 
-    from .routes import ERRORS, register
-
-    register(app, memory, settings, owners, tenant)
+    routes.register(app, settings, tenant)
     # POST /v1/maintain, GET /v1/maintain/status: tenant keys, admin keys or --no-auth
-    upkeep_routes(app, upkeep, principal, lambda msg: ApiError(403, "forbidden", msg), ERRORS)
-    from . import proxy
-
-    proxy.register(app, memory, settings, tenant)  # POST /v1/chat/completions (--upstream)
-    ui_routes.register(app, memory, settings, owners, tenant)  # the web inspector at /ui
+    upkeep_routes(app, upkeep, principal, view, routes.ERRORS)
+    proxy.register(app, settings, tenant)  # POST /v1/chat/completions (--upstream)
+    inspector.register(app, settings, tenant)  # the web inspector at /ui
     _key_routes(app, admin)
-    _health_routes(app, memory, keys)
+    _health_routes(app, server, checked)
     if mcp_app is not None:
         app.router.routes.extend(mcp_app.routes)
     return app
@@ -278,7 +178,7 @@ def _key_routes(app: FastAPI, admin: Callable[..., KeyStore]) -> None:
         return ks.revoke(key_id).to_dict()
 
 
-def _health_routes(app: FastAPI, memory: "Memory", keys: KeyStore | None) -> None:
+def _health_routes(app: FastAPI, server: TenantMemory, keys: KeyStore | None) -> None:
     @app.get("/healthz", response_model=M.Status, tags=["health"], summary="the process is up")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -288,7 +188,7 @@ def _health_routes(app: FastAPI, memory: "Memory", keys: KeyStore | None) -> Non
              responses={503: {"model": M.Error}})
     def readyz() -> Any:
         try:
-            memory.count(user_id="readyz")
+            server.count(user_id="readyz")
             if keys is not None:
                 keys.list(tenant="readyz")
         except RememError as exc:

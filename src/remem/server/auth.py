@@ -1,4 +1,6 @@
-"""API keys: creation, listing, revocation and verification. No framework.
+"""API keys: creation, listing, revocation and verification, and ``authenticate``: the
+one check of a request's key, behind /v1 (REST and the inspector's calls) and /mcp alike.
+No framework.
 
 ``KeyStore`` is the seam the server uses; ``open_key_store(target)`` picks the
 implementation from where the memory store lives:
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import InvalidInput, MigrationError, NotFound, StoreError
+from .errors import ApiError
+from .tenancy import Principal
 
 TENANT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KEY_RE = re.compile(r"rmk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
@@ -109,6 +113,23 @@ class KeyStore(Protocol):
     def verify(self, key: str) -> ApiKey | None: ...
 
     def close(self) -> None: ...
+
+
+def authenticate(authorization: str | None, keys: KeyStore | None) -> Principal:
+    """Who sends a request, from its ``Authorization`` header value. ``keys`` is ``None``
+    when the server runs with ``--no-auth``: every caller is the one implicit tenant.
+    A missing header, another scheme than Bearer, or an unknown or revoked key is an
+    ``ApiError`` 401. An admin key is a principal too; ``TenantMemory`` refuses it (403)."""
+    if keys is None:
+        return Principal(None)
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
+    rec = keys.verify(token)
+    if rec is None:
+        raise ApiError(401, "unauthorized", "invalid or revoked API key")
+    return Principal(rec.tenant, rec.id, rec.admin)
 
 
 def is_dsn(target: str) -> bool:

@@ -153,11 +153,12 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from ..cli import _open
     from .auth import check_tenant
     from .mcp import run_stdio
+    from .tenancy import Principal, TenantMemory
 
     if args.tenant is not None:
         check_tenant(args.tenant)
     with _open(args) as memory:
-        run_stdio(memory, args.user, args.tenant)
+        run_stdio(TenantMemory(memory, Principal(args.tenant)), args.user)
     return 0
 
 

@@ -6,8 +6,10 @@ Two transports share the same tools:
 - stdio, ``remem mcp --user U [--tenant T]``: one process per client, scoped to U (inside
   tenant T when given, i.e. the same memories a REST client of tenant T sees as U);
 - streamable HTTP, mounted by ``remem serve`` at ``/mcp``: the caller's API key picks the
-  tenant (as for REST), the ``X-Remem-User`` header picks the user (default: the
-  server's ``--mcp-user``). Stateless, JSON responses.
+  tenant (``auth.authenticate``, as for REST), the ``X-Remem-User`` header picks the user
+  (default: the server's ``--mcp-user``). Stateless, JSON responses.
+
+Either way the tools act on a ``TenantMemory``, never on the ``Memory`` itself.
 
 This module imports the MCP SDK at import time; only the server commands import it.
 """
@@ -21,20 +23,20 @@ from typing import TYPE_CHECKING, Any, AsyncContextManager, Callable, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .. import __version__
 from ..errors import RememError
+from .auth import authenticate
+from .errors import ApiError, api_error_response
 from .guards import check_time
-from .tenancy import Principal
+from .tenancy import TenantMemory
 
 if TYPE_CHECKING:
-    from ..memory import Memory
     from .auth import KeyStore
     from .settings import Settings
 
-Scope = Callable[[Any], tuple[str, Principal]]  # Context -> (engine user id, principal)
+Scope = Callable[[Any], tuple[TenantMemory, str]]  # Context -> (the caller's view, user id)
 
 INSTRUCTIONS = """\
 remem is your long-term memory about the user you are talking with. Use `remember` to
@@ -52,8 +54,8 @@ def _fail(exc: RememError) -> ToolError:
     return ToolError(str(exc))
 
 
-def build(memory: "Memory", scope: Scope) -> MCPServer:
-    """An MCP server whose tools act on the user ``scope(ctx)`` names."""
+def build(scope: Scope) -> MCPServer:
+    """An MCP server whose tools act on the view and user ``scope(ctx)`` names."""
     server: MCPServer = MCPServer("remem", instructions=INSTRUCTIONS, version=__version__,
                                   log_level="WARNING")
 
@@ -69,12 +71,12 @@ def build(memory: "Memory", scope: Scope) -> MCPServer:
         when: when it was said or happened, ISO-8601 (e.g. "2024-05-01T10:00:00Z");
         default now. Relative dates in the content ("last Saturday") are resolved
         against it. Returns the new memory ids."""
-        user, _ = scope(ctx)
+        t, user = scope(ctx)
         msg: dict[str, Any] = {"role": role, "content": content}
         if speaker:
             msg["name"] = speaker
         try:
-            r = memory.add([msg], user_id=user, session_id=session_id,
+            r = t.add([msg], user_id=user, session_id=session_id,
                            timestamp=check_time(when, "when"))
         except RememError as exc:
             raise _fail(exc) from exc
@@ -91,9 +93,9 @@ def build(memory: "Memory", scope: Scope) -> MCPServer:
         Returns `context`: the relevant memories as dated lines in time order, ready to
         read, and `sources`: for each memory, its id (for `forget`), its source turn ids,
         when it was said and by whom. An empty context means nothing relevant is known."""
-        user, _ = scope(ctx)
+        t, user = scope(ctx)
         try:
-            hits = memory.search(query, user_id=user, limit=limit, budget_tokens=budget_tokens)
+            hits = t.search(query, user_id=user, limit=limit, budget_tokens=budget_tokens)
         except RememError as exc:
             raise _fail(exc) from exc
         return {"context": hits.context, "sources": [
@@ -108,10 +110,10 @@ def build(memory: "Memory", scope: Scope) -> MCPServer:
         limit: how many (default 20, at most 1000); offset: how many to skip, for paging.
         Returns `memories` (id, text, speaker, when) and `total`. Prefer `recall` to
         look something up; use `list` to review everything."""
-        user, _ = scope(ctx)
+        t, user = scope(ctx)
         try:
-            items = memory.get_all(user_id=user, limit=min(limit, 1000), offset=offset)
-            total = memory.count(user_id=user)
+            items = t.get_all(user_id=user, limit=min(limit, 1000), offset=offset)
+            total = t.count(user_id=user)
         except RememError as exc:
             raise _fail(exc) from exc
         return {"total": total, "memories": [
@@ -125,9 +127,9 @@ def build(memory: "Memory", scope: Scope) -> MCPServer:
         Use it when the user asks you to forget something or a memory is wrong (then
         `remember` the correct version). The deletion is recorded in the memory's
         history. Fails if no memory of this user has that id."""
-        user, _ = scope(ctx)
+        t, user = scope(ctx)
         try:
-            memory.delete(memory_id, user_id=user)
+            t.delete(memory_id, user_id=user)
         except RememError as exc:
             raise _fail(exc) from exc
         return {"forgotten": memory_id}
@@ -135,11 +137,11 @@ def build(memory: "Memory", scope: Scope) -> MCPServer:
     return server
 
 
-def run_stdio(memory: "Memory", user: str, tenant: str | None = None) -> None:
-    """Serve the tools over stdin/stdout for one user (blocks until stdin closes)."""
-    principal = Principal(tenant)
-    inner = principal.inner(user)
-    build(memory, lambda _ctx: (inner, principal)).run("stdio")
+def run_stdio(t: TenantMemory, user: str) -> None:
+    """Serve the tools over stdin/stdout for one user of ``t``, one tenant's view (blocks
+    until stdin closes)."""
+    t.check_user(user)
+    build(lambda _ctx: (t, user)).run("stdio")
 
 
 @dataclass
@@ -151,61 +153,45 @@ class HttpTransport:
 
 
 class _Auth:
-    """ASGI wrapper: the API key (as for REST) picks the tenant; stored in the scope, where
-    the tools read it back through the HTTP request attached to their context."""
+    """ASGI wrapper: the API key picks the tenant (``authenticate``, as for REST); the
+    caller's ``TenantMemory`` is stored in the scope, where the tools read it back through
+    the HTTP request attached to their context."""
 
-    def __init__(self, app: Any, settings: "Settings", keys: "KeyStore | None") -> None:
-        self.app, self.settings, self.keys = app, settings, keys
+    def __init__(self, app: Any, tenant: Callable[[Any], TenantMemory],
+                 keys: "KeyStore | None") -> None:
+        self.app, self.tenant, self.keys = app, tenant, keys
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            principal, refusal = self._authenticate(scope)
-            if refusal is not None:
-                await refusal(scope, receive, send)
+            try:
+                principal = authenticate(Headers(scope=scope).get("authorization"), self.keys)
+                scope["remem.memory"] = self.tenant(principal)
+            except ApiError as exc:
+                await api_error_response(exc)(scope, receive, send)
                 return
-            scope["remem.principal"] = principal
         await self.app(scope, receive, send)
 
-    def _authenticate(self, scope: Any) -> tuple[Principal | None, JSONResponse | None]:
-        if not self.settings.auth:
-            return Principal(None), None
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        rec = None
-        if self.keys is not None and scheme.lower() == "bearer":
-            rec = self.keys.verify(token.strip())
-        if rec is None:
-            return None, _refuse(401, "unauthorized", "missing, invalid or revoked API key: "
-                                 "send 'Authorization: Bearer <key>'")
-        if rec.admin:
-            return None, _refuse(403, "forbidden", "admin keys manage keys only; use a tenant key")
-        return Principal(rec.tenant, rec.id), None
 
+def http_app(tenant: Callable[[Any], TenantMemory], settings: "Settings",
+             keys: "KeyStore | None") -> HttpTransport:
+    """The streamable-HTTP transport at /mcp, behind the REST API's keys (``keys`` None:
+    --no-auth); ``tenant(principal)`` is a caller's view."""
 
-def _refuse(status: int, type_: str, message: str) -> JSONResponse:
-    """The REST API's error shape (see ``app.py``)."""
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status,
-                        headers=headers)
-
-
-def http_app(memory: "Memory", settings: "Settings", keys: "KeyStore | None") -> HttpTransport:
-    """The streamable-HTTP transport at /mcp, behind the REST API's keys."""
-
-    def scope(ctx: Context) -> tuple[str, Principal]:
+    def scope(ctx: Context) -> tuple[TenantMemory, str]:
         request = ctx.request_context.request
-        principal = request.scope.get("remem.principal") if request is not None else None
-        if request is None or not isinstance(principal, Principal):
+        t = request.scope.get("remem.memory") if request is not None else None
+        if request is None or not isinstance(t, TenantMemory):
             raise ToolError("not authenticated")
         user = request.headers.get("x-remem-user") or settings.mcp_user
         try:
-            return principal.inner(user, "X-Remem-User"), principal
+            return t, t.check_user(user, "X-Remem-User")
         except RememError as exc:
             raise _fail(exc) from exc
 
-    server = build(memory, scope)
+    server = build(scope)
     sub = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True,
                                      json_response=True, host=settings.host)
-    route = Route("/mcp", endpoint=_Auth(sub, settings, keys))
+    route = Route("/mcp", endpoint=_Auth(sub, tenant, keys))
 
     @contextlib.asynccontextmanager
     async def lifespan() -> Any:

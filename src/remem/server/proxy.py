@@ -3,7 +3,7 @@
 Point an OpenAI client at ``remem serve`` instead of the LLM. For each request the proxy
 
 1. picks the memory user (header ``X-Remem-User``, else the OpenAI ``user`` field) inside
-   the caller's tenant, exactly as the memory routes do (``Principal.inner``);
+   the caller's tenant, through the caller's ``TenantMemory`` like the memory routes;
 2. searches that user's memories with the last user message, packed to
    ``proxy_budget_tokens``, and injects them as one system message after the caller's
    own leading system messages;
@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -39,12 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._ingest import check_id
 from ..errors import InvalidInput
 from . import models as M
-from .app import ApiError
+from .errors import ApiError
 from .settings import Settings
-from .tenancy import Principal
-
-if TYPE_CHECKING:
-    from ..memory import Memory
+from .tenancy import TenantMemory
 
 log = logging.getLogger("remem.server.proxy")
 
@@ -190,15 +187,15 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     s: {"model": M.Error} for s in (400, 401, 403, 404, 413, 422, 502, 503)}
 
 
-def register(app: FastAPI, memory: "Memory", settings: Settings,
-             tenant: Callable[..., Principal]) -> None:
+def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemory]) -> None:
     """Add POST /v1/chat/completions; it answers 404 unless ``settings.upstream_url``."""
     upstream = Upstream(settings.upstream_url, settings.upstream_key, settings.upstream_timeout,
                         settings.upstream_retries) if settings.upstream_url else None
 
     @app.post("/v1/chat/completions", tags=["proxy"], responses=_RESPONSES,
               summary="OpenAI-compatible chat with the user's memories (needs --upstream)")
-    def chat(body: ChatRequest, request: Request, p: Principal = Depends(tenant)) -> JSONResponse:
+    def chat(body: ChatRequest, request: Request,
+             t: TenantMemory = Depends(tenant)) -> JSONResponse:
         if upstream is None:
             raise ApiError(404, "not_found", "the chat proxy is off: start remem serve with "
                            "--upstream URL (an OpenAI-compatible base URL such as "
@@ -210,7 +207,7 @@ def register(app: FastAPI, memory: "Memory", settings: Settings,
         if not user:
             raise ApiError(422, "invalid_input", "no memory user: send the OpenAI \"user\" "
                            "field or an X-Remem-User header")
-        uid = p.inner(user, "user")
+        user = t.check_user(user, "user")
         session = request.headers.get("x-remem-session") or body.session_id
         check_id(session, "session_id", required=False)
         model = body.model or settings.upstream_model
@@ -219,8 +216,8 @@ def register(app: FastAPI, memory: "Memory", settings: Settings,
                            "serve with --upstream-model NAME)")
         query, name = last_user_message(body.messages)
 
-        hits = memory.search(query[:QUERY_CHARS], user_id=uid, limit=SEARCH_LIMIT,
-                             budget_tokens=settings.proxy_budget_tokens)
+        hits = t.search(query[:QUERY_CHARS], user_id=user, limit=SEARCH_LIMIT,
+                        budget_tokens=settings.proxy_budget_tokens)
         forward = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                    if k not in _DROPPED}
         forward["model"] = model
@@ -230,13 +227,13 @@ def register(app: FastAPI, memory: "Memory", settings: Settings,
         except UpstreamError as exc:
             raise ApiError(exc.status, exc.type, str(exc)) from None
         reply = payload["choices"][0]["message"].get("content")
-        recorded = _record(memory, uid, session, query, name, reply, model)
+        recorded = _record(t, user, session, query, name, reply, model)
         n = len(hits) if hits.context.strip() else 0
         return JSONResponse(as_completion(payload, model), headers={
             "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
 
 
-def _record(memory: "Memory", uid: str, session: str | None, query: str, name: str | None,
+def _record(t: TenantMemory, user: str, session: str | None, query: str, name: str | None,
             reply: Any, model: str) -> bool:
     """Store the exchange as two episodes (one transaction). Only a text reply is recorded:
     a tool-call step is recorded when its final answer comes. Never raises."""
@@ -246,10 +243,11 @@ def _record(memory: "Memory", uid: str, session: str | None, query: str, name: s
     if name is not None:
         user_turn["name"] = name
     try:
-        memory.add([user_turn, {"role": "assistant", "content": reply}], user_id=uid,
-                   session_id=session, metadata={"via": "chat-proxy", "model": model[:200]})
+        t.add([user_turn, {"role": "assistant", "content": reply}], user_id=user,
+              session_id=session, metadata={"via": "chat-proxy", "model": model[:200]})
         return True
     except Exception as exc:  # the reply is already paid for: never lose it
-        log.error("chat proxy: recording the exchange of user %r failed (%s: %s); the reply "
-                  "was returned unrecorded", uid, type(exc).__name__, exc)
+        log.error("chat proxy: recording the exchange of user %r (tenant %r) failed (%s: %s); "
+                  "the reply was returned unrecorded", user, t.principal.tenant,
+                  type(exc).__name__, exc)
         return False

@@ -1,23 +1,19 @@
-"""The memory routes: a thin mapping of the Python API onto HTTP, inside the caller's
-tenant. Each route maps ``user_id`` in (``Principal.inner``), checks ownership of ids
-(404 for anyone else's), calls the engine, and maps ids back out."""
+"""The memory routes: a thin mapping of the Python API onto HTTP. Each route gets the
+caller's ``TenantMemory`` (user ids in the caller's view, other tenants' ids answer 404),
+calls it, and returns its values as JSON."""
 
 from __future__ import annotations
 
-import io
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from . import models as M
 from .guards import check_time
 from .settings import Settings
-from .tenancy import Owners, Principal, confine_export, confine_import
-
-if TYPE_CHECKING:
-    from ..memory import Memory
+from .tenancy import TenantMemory
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": M.Error} for s in (401, 403, 404, 413, 422, 503)}
@@ -29,14 +25,14 @@ def _limit(value: int, settings: Settings) -> int:
     return value
 
 
-def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
-             tenant: Callable[..., Principal]) -> None:
-    """Add the /v1 memory routes to ``app``; ``tenant`` is the auth dependency."""
+def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemory]) -> None:
+    """Add the /v1 memory routes to ``app``; ``tenant`` is the dependency that
+    authenticates the caller and gives their ``TenantMemory``."""
     who = Depends(tenant)
 
     @app.post("/v1/memories", response_model=M.AddResponse, status_code=201, tags=["memories"],
               summary="add messages (Memory.add)", responses=ERRORS)
-    def add(body: M.AddRequest, p: Principal = who) -> dict[str, Any]:
+    def add(body: M.AddRequest, t: TenantMemory = who) -> dict[str, Any]:
         msgs: str | list[str | dict[str, Any]] = body.messages  # type: ignore[assignment]
         if isinstance(body.messages, list):
             if len(body.messages) > settings.max_messages:
@@ -48,20 +44,20 @@ def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
                 if isinstance(m, dict) and "timestamp" in m:
                     check_time(m["timestamp"], f"messages[{i}].timestamp")
         check_time(body.timestamp, "timestamp")
-        result = memory.add(msgs, user_id=p.inner(body.user_id), agent_id=body.agent_id,
-                            session_id=body.session_id, timestamp=body.timestamp,
-                            metadata=body.metadata)
+        result = t.add(msgs, user_id=body.user_id, agent_id=body.agent_id,
+                       session_id=body.session_id, timestamp=body.timestamp,
+                       metadata=body.metadata)
         return result.to_dict()
 
     @app.post("/v1/search", response_model=M.SearchResponse, tags=["memories"],
               summary="hybrid search in one user's memories (Memory.search)", responses=ERRORS)
-    def search(body: M.SearchRequest, p: Principal = who) -> dict[str, Any]:
+    def search(body: M.SearchRequest, t: TenantMemory = who) -> dict[str, Any]:
         check_time(body.as_of, "as_of")
-        hits = memory.search(body.query, user_id=p.inner(body.user_id), agent_id=body.agent_id,
-                             session_id=body.session_id, limit=_limit(body.limit, settings),
-                             filters=body.filters, budget_tokens=body.budget_tokens,
-                             as_of=body.as_of)
-        return {"hits": [p.outer_dict(h.to_dict()) for h in hits], "context": hits.context,
+        hits = t.search(body.query, user_id=body.user_id, agent_id=body.agent_id,
+                        session_id=body.session_id, limit=_limit(body.limit, settings),
+                        filters=body.filters, budget_tokens=body.budget_tokens,
+                        as_of=body.as_of)
+        return {"hits": [h.to_dict() for h in hits], "context": hits.context,
                 "budget_tokens": body.budget_tokens}
 
     @app.get("/v1/memories", response_model=M.MemoryList, tags=["memories"],
@@ -69,86 +65,69 @@ def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
     def list_memories(user_id: M.UserId, agent_id: M.ScopeId | None = None,
                       session_id: M.ScopeId | None = None,
                       limit: int = Query(100, ge=1), offset: int = Query(0, ge=0, le=10**9),
-                      p: Principal = who) -> dict[str, Any]:
-        uid = p.inner(user_id)
-        items = memory.get_all(user_id=uid, agent_id=agent_id, session_id=session_id,
-                               limit=_limit(limit, settings), offset=offset)
-        total = memory.count(user_id=uid, agent_id=agent_id, session_id=session_id)
-        return {"memories": [p.outer_dict(i.to_dict()) for i in items], "total": total}
+                      t: TenantMemory = who) -> dict[str, Any]:
+        items = t.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id,
+                          limit=_limit(limit, settings), offset=offset)
+        total = t.count(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return {"memories": [i.to_dict() for i in items], "total": total}
 
     @app.delete("/v1/memories", response_model=M.Deleted, tags=["memories"],
                 summary="delete every memory in a scope (Memory.delete_all)", responses=ERRORS)
     def delete_all(user_id: M.UserId, agent_id: M.ScopeId | None = None,
-                   session_id: M.ScopeId | None = None, p: Principal = who) -> dict[str, Any]:
-        n = memory.delete_all(user_id=p.inner(user_id), agent_id=agent_id, session_id=session_id)
-        return {"deleted": n}
-
-    def owned(memory_id: str, p: Principal, user_id: str | None) -> str:
-        owner = owners.check_memory(p, memory_id)
-        if user_id is not None and owner != p.inner(user_id):
-            raise NotFound(f"no memory with id {memory_id!r}")
-        return owner
+                   session_id: M.ScopeId | None = None, t: TenantMemory = who) -> dict[str, Any]:
+        return {"deleted": t.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id)}
 
     @app.get("/v1/memories/{memory_id}", response_model=M.MemoryOut, tags=["memories"],
              summary="one memory (Memory.get)", responses=ERRORS)
-    def get(memory_id: str, user_id: M.UserId | None = None, p: Principal = who) -> dict[str, Any]:
-        owner = owned(memory_id, p, user_id)
-        return p.outer_dict(memory.get(memory_id, user_id=owner).to_dict())
+    def get(memory_id: str, user_id: M.UserId | None = None,
+            t: TenantMemory = who) -> dict[str, Any]:
+        return t.get(memory_id, user_id=user_id).to_dict()
 
     @app.patch("/v1/memories/{memory_id}", response_model=M.MemoryOut, tags=["memories"],
                summary="replace a memory's text (Memory.update)", responses=ERRORS)
-    def update(memory_id: str, body: M.UpdateRequest, p: Principal = who) -> dict[str, Any]:
-        owner = owned(memory_id, p, body.user_id)
-        return p.outer_dict(memory.update(memory_id, body.text, user_id=owner).to_dict())
+    def update(memory_id: str, body: M.UpdateRequest, t: TenantMemory = who) -> dict[str, Any]:
+        return t.update(memory_id, body.text, user_id=body.user_id).to_dict()
 
     @app.delete("/v1/memories/{memory_id}", response_model=M.Deleted, tags=["memories"],
                 summary="delete one memory (Memory.delete)", responses=ERRORS)
-    def delete(memory_id: str, user_id: M.UserId | None = None, p: Principal = who) -> dict[str, Any]:
-        owner = owned(memory_id, p, user_id)
-        memory.delete(memory_id, user_id=owner)
+    def delete(memory_id: str, user_id: M.UserId | None = None,
+               t: TenantMemory = who) -> dict[str, Any]:
+        t.delete(memory_id, user_id=user_id)
         return {"deleted": 1, "id": memory_id}
 
     @app.get("/v1/memories/{memory_id}/history", response_model=M.HistoryList, tags=["memories"],
              summary="every change to a memory, also after deletion (Memory.history)",
              responses=ERRORS)
-    def history(memory_id: str, p: Principal = who) -> dict[str, Any]:
-        owners.check_memory(p, memory_id)
+    def history(memory_id: str, t: TenantMemory = who) -> dict[str, Any]:
         return {"history": [
             {"memory_id": h.memory_id, "event": h.event, "old_text": h.old_text,
              "new_text": h.new_text, "at": h.at.isoformat(), "actor": h.actor,
              "detail": dict(h.detail)}
-            for h in memory.history(memory_id)]}
+            for h in t.history(memory_id)]}
 
-    _lifecycle_routes(app, memory, p_dep=who, owned=owned)
+    _lifecycle_routes(app, who)
 
     @app.get("/v1/export", tags=["export"], summary="one user's memories as JSON lines",
              response_class=Response, responses={
                  **ERRORS, 200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
-    def export(user_id: M.UserId, p: Principal = who) -> Response:
-        buf = io.StringIO()
-        memory.export(buf, user_id=p.inner(user_id))
-        return Response(confine_export(p, buf.getvalue()), media_type="application/x-ndjson")
+    def export(user_id: M.UserId, t: TenantMemory = who) -> Response:
+        return Response(t.export(user_id=user_id), media_type="application/x-ndjson")
 
     @app.post("/v1/import", response_model=M.ImportResponse, tags=["export"],
               summary="import JSON lines written by export (into your tenant)", responses=ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/x-ndjson": {"schema": {"type": "string"}},
                   "text/plain": {"schema": {"type": "string"}}}}})
-    async def import_(request: Request, p: Principal = who) -> dict[str, Any]:
+    async def import_(request: Request, t: TenantMemory = who) -> dict[str, Any]:
         raw = await request.body()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"import body is not UTF-8 text: {exc}") from None
-
-        def run() -> dict[str, int]:
-            return memory.import_(confine_import(p, owners, text))
-
-        return await run_in_threadpool(run)
+        return await run_in_threadpool(t.import_, text)
 
 
-def _lifecycle_routes(app: FastAPI, memory: "Memory", *, p_dep: Any,
-                      owned: Callable[[str, Principal, str | None], str]) -> None:
+def _lifecycle_routes(app: FastAPI, who: Any) -> None:
     """Archive, restore, supersede and summaries (the engine's lifecycle), confined to the
     caller's tenant like every id route: another tenant's ids answer 404."""
 
@@ -156,37 +135,31 @@ def _lifecycle_routes(app: FastAPI, memory: "Memory", *, p_dep: Any,
               tags=["lifecycle"], responses=ERRORS,
               summary="take a memory out of search, keeping it (Memory.archive)")
     def archive(memory_id: str, body: M.ArchiveRequest | None = None,
-                p: Principal = p_dep) -> dict[str, Any]:
+                t: TenantMemory = who) -> dict[str, Any]:
         body = body or M.ArchiveRequest()
-        owner = owned(memory_id, p, body.user_id)
-        return p.outer_dict(memory.archive(memory_id, user_id=owner, reason=body.reason).to_dict())
+        return t.archive(memory_id, user_id=body.user_id, reason=body.reason).to_dict()
 
     @app.post("/v1/memories/{memory_id}/restore", response_model=M.MemoryOut,
               tags=["lifecycle"], responses=ERRORS,
               summary="make an archived memory searchable again (Memory.restore)")
     def restore(memory_id: str, body: M.RestoreRequest | None = None,
-                p: Principal = p_dep) -> dict[str, Any]:
-        owner = owned(memory_id, p, body.user_id if body is not None else None)
-        return p.outer_dict(memory.restore(memory_id, user_id=owner).to_dict())
+                t: TenantMemory = who) -> dict[str, Any]:
+        return t.restore(memory_id, user_id=body.user_id if body is not None else None).to_dict()
 
     @app.post("/v1/memories/{memory_id}/supersede", response_model=M.MemoryOut,
               tags=["lifecycle"], responses=ERRORS,
               summary="record that memory `by` replaces this one (Memory.supersede); "
                       "returns this (old) memory")
     def supersede(memory_id: str, body: M.SupersedeRequest,
-                  p: Principal = p_dep) -> dict[str, Any]:
-        owner = owned(memory_id, p, body.user_id)
-        if owned(body.by, p, body.user_id) != owner:
-            raise NotFound(f"no memory with id {body.by!r}")
+                  t: TenantMemory = who) -> dict[str, Any]:
         check_time(body.at, "at")
-        return p.outer_dict(memory.supersede(memory_id, body.by, user_id=owner,
-                                             at=body.at).to_dict())
+        return t.supersede(memory_id, body.by, user_id=body.user_id, at=body.at).to_dict()
 
     @app.get("/v1/summaries", response_model=M.SummaryList, tags=["lifecycle"],
              responses=ERRORS,
              summary="session summaries or entity profiles written by maintenance "
                      "(Memory.summaries)")
     def summaries(user_id: M.UserId, kind: Literal["summary", "profile"] = "summary",
-                  session_id: M.ScopeId | None = None, p: Principal = p_dep) -> dict[str, Any]:
-        items = memory.summaries(user_id=p.inner(user_id), kind=kind, session_id=session_id)
-        return {"summaries": [p.outer_dict(i.to_dict()) for i in items]}
+                  session_id: M.ScopeId | None = None, t: TenantMemory = who) -> dict[str, Any]:
+        items = t.summaries(user_id=user_id, kind=kind, session_id=session_id)
+        return {"summaries": [i.to_dict() for i in items]}

@@ -7,8 +7,9 @@ round, a scheduled run due while another is going is skipped, not queued). The s
 waits ``every`` seconds after a run ends before the next (the first run comes ``every``
 seconds after start-up); a failing run is logged and counted, never fatal.
 
-Who may run what: a tenant key maintains one user of its tenant (``user_id`` required);
-an admin key, or a server with ``--no-auth``, may omit it to maintain every user.
+Who may run what: a tenant key maintains one user of its tenant (``user_id`` required,
+through the caller's ``TenantMemory``); an admin key, or a server with ``--no-auth``, may
+omit it to maintain every user (through the server's own, unconfined view).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from fastapi import Depends, FastAPI
 from ..errors import InvalidInput
 from ..lifecycle import ForgetPolicy, MaintainConfig
 from . import models as M
-from .tenancy import Principal
+from .errors import forbidden
+from .tenancy import Principal, TenantMemory
 
 if TYPE_CHECKING:
     from ..lifecycle import MaintainReport
-    from ..memory import Memory
 
 log = logging.getLogger("remem.server.upkeep")
 
@@ -40,11 +41,12 @@ def _iso(t: float | None) -> str | None:
 
 class Upkeep:
     """The maintenance runs of one server: ``run`` on demand, ``start``/``stop`` the
-    schedule (every ``every`` seconds; ``None`` or 0: no schedule)."""
+    schedule (every ``every`` seconds; ``None`` or 0: no schedule) over ``server``, the
+    server's own view of the store (every user)."""
 
-    def __init__(self, memory: "Memory", every: float | None = None,
+    def __init__(self, server: TenantMemory, every: float | None = None,
                  config: MaintainConfig | None = None, *, stop_timeout: float = 10.0) -> None:
-        self.memory, self.every = memory, every or None
+        self.server, self.every = server, every or None
         self.config = config or MaintainConfig()
         self.stop_timeout = stop_timeout
         self._lock = threading.Lock()  # held by the run in progress
@@ -56,10 +58,12 @@ class Upkeep:
         self.last_started: float | None = None
         self.last_finished: float | None = None
 
-    def run(self, user_id: str | None, config: MaintainConfig) -> "MaintainReport":
-        """One run now (``user_id`` None: every user), after any run in progress."""
+    def run(self, view: TenantMemory, user_id: str | None,
+            config: MaintainConfig) -> "MaintainReport":
+        """One run now through ``view`` (``user_id`` None: every user it may maintain),
+        after any run in progress."""
         with self._lock:
-            return self.memory.maintain(user_id, config=config)
+            return view.maintain(user_id, config=config)  # type: ignore[no-any-return]
 
     def tick(self) -> bool:
         """One scheduled run over every user, unless a run is going. Never raises."""
@@ -69,7 +73,7 @@ class Upkeep:
             return False
         try:
             self.last_started = time.time()
-            report = self.memory.maintain(config=self.config)
+            report = self.server.maintain(config=self.config)
         except Exception as exc:  # the schedule must outlive any failure
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -133,27 +137,22 @@ def _config(body: M.MaintainRequest) -> MaintainConfig:
 
 
 def register(app: FastAPI, upkeep: Upkeep, principal: Callable[..., Principal],
-             forbidden: Callable[[str], Exception], errors: dict[int | str, Any]) -> None:
+             tenant: Callable[[Principal], TenantMemory], errors: dict[int | str, Any]) -> None:
     """``POST /v1/maintain`` and ``GET /v1/maintain/status``. ``principal`` is the auth
-    dependency that admits admin keys too; ``forbidden(message)`` the 403 error."""
+    dependency that admits admin keys too; ``tenant(principal)`` the caller's view."""
     who = Depends(principal)
 
     @app.post("/v1/maintain", response_model=M.MaintainReportOut, tags=["lifecycle"],
               summary="merge near-duplicates, refresh summaries and profiles, optionally "
                       "forget (Memory.maintain)", responses=errors)
     def maintain(body: M.MaintainRequest, p: Principal = who) -> dict[str, Any]:
-        if p.tenant is not None:  # a tenant key: one of its users, never all users
-            if body.user_id is None:
-                raise InvalidInput("user_id is required with a tenant key")
-            user_id: str | None = p.inner(body.user_id)
-        elif p.admin:
+        if p.admin:  # every user, through the server's own view
             if body.user_id is not None:
                 raise InvalidInput("an admin key maintains every user: omit user_id "
                                    "(use a tenant key for one user)")
-            user_id = None
-        else:  # --no-auth
-            user_id = p.inner(body.user_id) if body.user_id is not None else None
-        return upkeep.run(user_id, _config(body)).to_dict()
+            return upkeep.run(upkeep.server, None, _config(body)).to_dict()
+        # a tenant key: one of its users, never all users; --no-auth: one user or all
+        return upkeep.run(tenant(p), body.user_id, _config(body)).to_dict()
 
     @app.get("/v1/maintain/status", response_model=M.MaintainStatus, tags=["lifecycle"],
              summary="the maintenance schedule and its last run (admin key or --no-auth)",

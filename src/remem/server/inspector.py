@@ -7,34 +7,27 @@ one episode, no entity listing).
     GET /v1/entities?user_id=              a user's entities with mention counts
     GET /v1/entities/{entity_id}?user_id=  the memories that mention one entity
 
-Everything here is a read-only store method (``remem.store._inspect``, on SQLite and on
-PostgreSQL alike), always confined to the caller's tenant prefix or one of its user ids;
-ids of other tenants answer 404. The static files hold no data and need no key:
+Everything here is a read of the caller's ``TenantMemory`` (store methods beyond the
+engine's, on SQLite and on PostgreSQL alike), confined to the caller's tenant prefix or
+one of its user ids; ids of other tenants answer 404. The static files hold no data and need no key:
 the page asks for one and sends it as ``Authorization: Bearer`` on every call.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, Path as PathParam, Query
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from ..errors import NotFound, StoreError
-from ..memory import MemoryItem
 from . import models as M
 from .settings import Settings
-from .tenancy import Owners, Principal
-
-if TYPE_CHECKING:
-    from ..memory import Memory
+from .tenancy import TenantMemory
 
 UI_DIR = Path(__file__).parent / "ui"
-MAX_SOURCES = 50  # episodes of one memory shown in context (segments have many)
-MAX_SPAN = 200  # turns between a memory's first and last source episode in one session
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
@@ -99,16 +92,6 @@ class EntityMemories(BaseModel):
     related: list[EntityOut]
 
 
-class _NoInspector:
-    """For a custom Store without the inspector reads: every view is a 503."""
-
-    def __getattr__(self, name: str) -> Any:
-        def unsupported(*_: Any) -> Any:
-            raise StoreError("the inspector's users, entities and context views need a store "
-                             "with inspector reads (the SQLite and PostgreSQL stores have them)")
-        return unsupported
-
-
 class UiFiles(StaticFiles):
     """Static files with a strict CSP (nothing but this origin: the page works offline
     and cannot load or send anything elsewhere) and no caching of stale UI code."""
@@ -127,45 +110,25 @@ class UiFiles(StaticFiles):
         await super().__call__(scope, receive, send_with_headers)
 
 
-def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
-             tenant: Callable[..., Principal]) -> None:
-    """Add the inspector's routes and mount its static files at ``/ui``."""
+def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemory]) -> None:
+    """Add the inspector's routes and mount its static files at ``/ui``; ``tenant`` is
+    the dependency that authenticates the caller and gives their ``TenantMemory``."""
     who = Depends(tenant)
-    store = memory.store
-    inspect: Any = store if hasattr(store, "user_summaries") else _NoInspector()
     limit_q = Query(50, ge=1, le=settings.max_limit)
     offset_q = Query(0, ge=0, le=10**9)
 
     @app.get("/v1/users", response_model=UserList, tags=["inspector"],
              summary="your tenant's user ids with memory, session and agent counts")
-    def users(limit: int = limit_q, offset: int = offset_q, p: Principal = who) -> dict[str, Any]:
-        rows, total = inspect.user_summaries(p.prefix, limit, offset)
-        return {"total": total, "users": [
-            {"user_id": p.outer(u), "memories": n, "sessions": s, "agents": a,
-             "first": lo, "last": hi} for u, n, s, a, lo, hi in rows]}
+    def users(limit: int = limit_q, offset: int = offset_q,
+              t: TenantMemory = who) -> dict[str, Any]:
+        rows, total = t.users(limit, offset)
+        return {"total": total, "users": rows}
 
     @app.get("/v1/memories/{memory_id}/context", response_model=ContextOut, tags=["inspector"],
              summary="a memory's source turns in their conversation (neighbouring turns)")
     def context(memory_id: str, window: int = Query(2, ge=0, le=20),
-                p: Principal = who) -> dict[str, Any]:
-        owner = owners.check_memory(p, memory_id)
-        rec = store.get(memory_id)
-        if rec is None or rec.scope.user_id != owner:
-            raise NotFound(f"no memory with id {memory_id!r} (deleted memories keep only "
-                           "their history)")
-        sources = []
-        for agent, session, rows, more_before, more_after in inspect.episode_windows(
-                owner, rec.episode_ids[:MAX_SOURCES], window, MAX_SPAN):
-            turn_of = store.turns_of([r[1] for r in rows])
-            sources.append({
-                "agent_id": agent or None, "session_id": session or None,
-                "more_before": more_before, "more_after": more_after,
-                "turns": [{"episode_id": r[1], "source_id": r[4], "role": r[5], "name": r[6],
-                           "content": r[7], "timestamp": r[8], "memory_id": turn_of.get(r[1]),
-                           "is_source": r[1] in rec.episode_ids} for r in rows]})
-        return {"memory_id": rec.id, "entities": list(rec.entities),
-                "dates": [list(d) for d in rec.dates], "episode_ids": list(rec.episode_ids),
-                "sources": sources}
+                t: TenantMemory = who) -> dict[str, Any]:
+        return t.context(memory_id, window)
 
     def entity_row(r: tuple[Any, ...]) -> dict[str, Any]:
         return {"id": r[0], "name": r[1], "key": r[2], "memories": r[3]}
@@ -174,22 +137,18 @@ def register(app: FastAPI, memory: "Memory", settings: Settings, owners: Owners,
              summary="a user's entities (people, places, things), most mentioned first")
     def entities(user_id: M.UserId, q: str | None = Query(None, max_length=200),
                  limit: int = limit_q, offset: int = offset_q,
-                 p: Principal = who) -> dict[str, Any]:
-        rows, total = inspect.entity_list(p.inner(user_id), q, limit, offset)
+                 t: TenantMemory = who) -> dict[str, Any]:
+        rows, total = t.entities(user_id=user_id, q=q, limit=limit, offset=offset)
         return {"entities": [entity_row(r) for r in rows], "total": total}
 
     @app.get("/v1/entities/{entity_id}", response_model=EntityMemories, tags=["inspector"],
              summary="the memories that mention an entity, in time order, and related entities")
     def entity(user_id: M.UserId, entity_id: int = PathParam(ge=1, le=2**63 - 1),
                limit: int = limit_q, offset: int = offset_q,
-               p: Principal = who) -> dict[str, Any]:
-        uid = p.inner(user_id)
-        found = inspect.entity_detail(uid, entity_id, limit, offset)
-        if found is None:
-            raise NotFound(f"no entity with id {entity_id} for this user")
-        head, ids, related = found
-        items = [p.outer_dict(MemoryItem.from_record(m).to_dict()) for m in store.fetch(ids, uid)]
-        return {"entity": entity_row(head), "memories": items, "total": head[3],
-                "related": [entity_row(r) for r in related]}
+               t: TenantMemory = who) -> dict[str, Any]:
+        head, items, related = t.entity(user_id=user_id, entity_id=entity_id, limit=limit,
+                                        offset=offset)
+        return {"entity": entity_row(head), "memories": [i.to_dict() for i in items],
+                "total": head[3], "related": [entity_row(r) for r in related]}
 
     app.mount("/ui", UiFiles(directory=UI_DIR, html=True), name="ui")
