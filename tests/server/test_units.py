@@ -17,7 +17,9 @@ import pytest
 from remem import HashingEmbedder, ImportFormatError, InvalidInput, Memory, MigrationError, NotFound
 from remem.server.auth import SQLiteKeyStore, check_tenant
 from remem.server.settings import Settings
-from remem.server.tenancy import Owners, Principal, confine_export, confine_import
+from remem.server.auth import authenticate
+from remem.server.errors import ApiError
+from remem.server.tenancy import Owners, Principal, TenantMemory, confine_export, confine_import
 
 
 def test_principal_maps_user_ids_into_the_tenant() -> None:
@@ -31,6 +33,47 @@ def test_principal_maps_user_ids_into_the_tenant() -> None:
     assert p.inner("u" * 250) == "acme::" + "u" * 250  # 256 with the prefix
     local = Principal(None)  # --no-auth: ids as given
     assert local.inner("a::b") == "a::b" and local.owns("anything") and local.outer("x::y") == "x::y"
+
+
+def test_tenant_memory_is_one_tenants_view(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m.db", embedder=HashingEmbedder()) as mem:
+        a, b = TenantMemory(mem, Principal("a")), TenantMemory(mem, Principal("b"))
+        mine = a.add("Ana likes figs", user_id="ana").memory_ids[0]
+        b.add("Ana likes plums", user_id="ana")  # the same user name in another tenant
+        assert [h.user_id for h in a.search("figs", user_id="ana")] == ["ana"]
+        assert [i.text for i in b.get_all(user_id="ana")] == ["Ana likes plums"]
+        assert a.get(mine).user_id == "ana" and mem.get(mine).user_id == "a::ana"
+        for attempt in (lambda: b.get(mine), lambda: b.delete(mine), lambda: b.history(mine),
+                        lambda: b.update(mine, "x"), lambda: b.archive(mine),
+                        lambda: a.get(mine, user_id="bo")):
+            with pytest.raises(NotFound):
+                attempt()
+        with pytest.raises(InvalidInput):
+            a.add("x", user_id="b::ana")  # no way out of the tenant
+        with pytest.raises(InvalidInput, match="user_id is required"):
+            a.maintain()  # a tenant maintains one user, never all
+        assert [u["user_id"] for u in a.users(10, 0)[0]] == ["ana"]
+        with pytest.raises(ApiError) as refused:
+            TenantMemory(mem, Principal(None, "k", admin=True))
+        assert refused.value.status == 403
+
+
+def test_authenticate(tmp_path: Path) -> None:
+    keys = SQLiteKeyStore(str(tmp_path / "k.db"))
+    try:
+        rec, secret = keys.create(tenant="acme")
+        assert authenticate(f"Bearer {secret}", keys) == Principal("acme", rec.id)
+        assert authenticate(f"bearer  {secret} ", keys).tenant == "acme"
+        assert authenticate(None, None) == Principal(None)  # --no-auth
+        for header in (None, "", "Bearer", f"Basic {secret}", "Bearer rmk_nope"):
+            with pytest.raises(ApiError) as e:
+                authenticate(header, keys)
+            assert e.value.status == 401
+        keys.revoke(rec.id)
+        with pytest.raises(ApiError, match="invalid or revoked"):
+            authenticate(f"Bearer {secret}", keys)
+    finally:
+        keys.close()
 
 
 def test_tenant_names() -> None:
