@@ -217,10 +217,11 @@ def test_the_proxy_is_off_without_upstream(server: Server, new_key: Any) -> None
         assert "--upstream" in e["message"]
 
 
-def test_the_readme_example_works(proxy: Server, keys: dict[str, str], fresh: FakeOpenAI) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_documented_example_works(proxy: Server, keys: dict[str, str],
+                                      fresh: FakeOpenAI) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
     [call] = re.findall(r"curl -sS -X POST localhost:8420/v1/chat/completions(.*?)\n#",
-                        readme, flags=re.S)
+                        doc, flags=re.S)
     headers = dict(re.findall(r"-H '([\w-]+): ([^']*)'", call))
     body = json.loads(re.search(r"-d '(.*)'", call).group(1))  # type: ignore[union-attr]
     fresh.script.append((200, "Pimenta!", 0))

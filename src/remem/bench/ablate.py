@@ -112,7 +112,7 @@ def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str
     return rows
 
 
-# Search-time settings tuned on dev data by coordinate ascent (see README "Tuning").
+# Search-time settings tuned on dev data by coordinate ascent (see docs/benchmarks.md, "Tuning").
 GRID: dict[str, list[str]] = {
     "fusion": ["rrf", "convex"],
     "dense": ["0.25", "0.5", "0.75", "1.0", "1.5"],
