@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, Path as PathParam, Query
-from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
@@ -30,66 +29,6 @@ from .tenancy import TenantMemory
 UI_DIR = Path(__file__).parent / "ui"
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-
-
-class UserOut(BaseModel):
-    user_id: str
-    memories: int
-    sessions: int
-    agents: int
-    first: float | None
-    last: float | None
-
-
-class UserList(BaseModel):
-    users: list[UserOut]
-    total: int
-
-
-class TurnOut(BaseModel):
-    episode_id: str
-    source_id: str | None
-    role: str
-    name: str | None
-    content: str
-    timestamp: float
-    memory_id: str | None  # the turn's live memory, if it has one
-    is_source: bool
-
-
-class SourceOut(BaseModel):
-    agent_id: str | None
-    session_id: str | None
-    turns: list[TurnOut]
-    more_before: bool
-    more_after: bool
-
-
-class ContextOut(BaseModel):
-    memory_id: str
-    entities: list[str]
-    dates: list[list[str]]
-    episode_ids: list[str]
-    sources: list[SourceOut]
-
-
-class EntityOut(BaseModel):
-    id: int
-    name: str
-    key: str
-    memories: int
-
-
-class EntityList(BaseModel):
-    entities: list[EntityOut]
-    total: int
-
-
-class EntityMemories(BaseModel):
-    entity: EntityOut
-    memories: list[M.MemoryOut]
-    total: int
-    related: list[EntityOut]
 
 
 class UiFiles(StaticFiles):
@@ -117,14 +56,14 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
     limit_q = Query(50, ge=1, le=settings.max_limit)
     offset_q = Query(0, ge=0, le=10**9)
 
-    @app.get("/v1/users", response_model=UserList, tags=["inspector"],
+    @app.get("/v1/users", response_model=M.UserList, tags=["inspector"],
              summary="your tenant's user ids with memory, session and agent counts")
     def users(limit: int = limit_q, offset: int = offset_q,
               t: TenantMemory = who) -> dict[str, Any]:
         rows, total = t.users(limit, offset)
         return {"total": total, "users": rows}
 
-    @app.get("/v1/memories/{memory_id}/context", response_model=ContextOut, tags=["inspector"],
+    @app.get("/v1/memories/{memory_id}/context", response_model=M.ContextOut, tags=["inspector"],
              summary="a memory's source turns in their conversation (neighbouring turns)")
     def context(memory_id: str, window: int = Query(2, ge=0, le=20),
                 t: TenantMemory = who) -> dict[str, Any]:
@@ -133,7 +72,7 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
     def entity_row(r: tuple[Any, ...]) -> dict[str, Any]:
         return {"id": r[0], "name": r[1], "key": r[2], "memories": r[3]}
 
-    @app.get("/v1/entities", response_model=EntityList, tags=["inspector"],
+    @app.get("/v1/entities", response_model=M.EntityList, tags=["inspector"],
              summary="a user's entities (people, places, things), most mentioned first")
     def entities(user_id: M.UserId, q: str | None = Query(None, max_length=200),
                  limit: int = limit_q, offset: int = offset_q,
@@ -141,7 +80,7 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
         rows, total = t.entities(user_id=user_id, q=q, limit=limit, offset=offset)
         return {"entities": [entity_row(r) for r in rows], "total": total}
 
-    @app.get("/v1/entities/{entity_id}", response_model=EntityMemories, tags=["inspector"],
+    @app.get("/v1/entities/{entity_id}", response_model=M.EntityMemories, tags=["inspector"],
              summary="the memories that mention an entity, in time order, and related entities")
     def entity(user_id: M.UserId, entity_id: int = PathParam(ge=1, le=2**63 - 1),
                limit: int = limit_q, offset: int = offset_q,

@@ -29,7 +29,7 @@ from .. import __version__
 from ..errors import RememError
 from .auth import authenticate
 from .errors import ApiError, api_error_response
-from .guards import check_time
+from .models import check_time
 from .tenancy import TenantMemory
 
 if TYPE_CHECKING:

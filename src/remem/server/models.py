@@ -1,13 +1,32 @@
-"""Request and response bodies of the REST API (pydantic models, shown at /docs).
+"""Request and response bodies of the REST API and the inspector (pydantic models, shown
+at /docs), and ``check_time``, the one content check the server adds (REST and MCP).
 
 Validation here is about shape; the engine validates content (ids, text, times,
 metadata, filters) and its ``InvalidInput`` becomes the same 422 error shape."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .._ingest import parse_time
+from ..errors import InvalidInput
+
+# what the engine can turn back into a date: 0001-01-01 .. 9999-12-31 UTC
+MIN_TIME, MAX_TIME = -62_135_596_800, 253_402_300_799
+
+
+def check_time(value: Any, what: str) -> Any:
+    """Reject times the engine accepts but cannot represent later: an ISO string whose UTC
+    offset moves it before year 1 or past year 9999 (``Memory.add`` would fail with a
+    ``ValueError``). Returns ``value`` unchanged."""
+    t = parse_time(value, what)
+    if t is not None and not (math.isfinite(t) and MIN_TIME <= t <= MAX_TIME):
+        raise InvalidInput(f"{what} is out of range (years 1-9999 UTC): {value!r}")
+    return value
+
 
 Role = Literal["user", "assistant", "system", "tool"]
 Time = str | float  # ISO-8601 text or epoch seconds
@@ -244,3 +263,64 @@ class ErrorBody(BaseModel):
 
 class Error(BaseModel):
     error: ErrorBody
+
+
+# -- the web inspector (inspector.py) ---------------------------------------------------
+class UserOut(BaseModel):
+    user_id: str
+    memories: int
+    sessions: int
+    agents: int
+    first: float | None
+    last: float | None
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+    total: int
+
+
+class TurnOut(BaseModel):
+    episode_id: str
+    source_id: str | None
+    role: str
+    name: str | None
+    content: str
+    timestamp: float
+    memory_id: str | None  # the turn's live memory, if it has one
+    is_source: bool
+
+
+class SourceOut(BaseModel):
+    agent_id: str | None
+    session_id: str | None
+    turns: list[TurnOut]
+    more_before: bool
+    more_after: bool
+
+
+class ContextOut(BaseModel):
+    memory_id: str
+    entities: list[str]
+    dates: list[list[str]]
+    episode_ids: list[str]
+    sources: list[SourceOut]
+
+
+class EntityOut(BaseModel):
+    id: int
+    name: str
+    key: str
+    memories: int
+
+
+class EntityList(BaseModel):
+    entities: list[EntityOut]
+    total: int
+
+
+class EntityMemories(BaseModel):
+    entity: EntityOut
+    memories: list[MemoryOut]
+    total: int
+    related: list[EntityOut]

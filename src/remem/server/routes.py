@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInput
 from . import models as M
-from .guards import check_time
+from .models import check_time
 from .settings import Settings
 from .tenancy import TenantMemory
 

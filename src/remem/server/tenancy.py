@@ -20,11 +20,12 @@ server sees the same users as the ``remem`` CLI on that file); the server's own 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ContextManager, TypeVar
 
 from .._ingest import MAX_ID_CHARS, check_id
 from ..errors import ImportFormatError, InvalidInput, NotFound, StoreError
@@ -262,13 +263,16 @@ class TenantMemory:
     def summaries(self, *, user_id: str, **kw: Any) -> list["MemoryItem"]:
         return [self._out(i) for i in self._memory.summaries(user_id=self._in(user_id), **kw)]
 
-    def maintain(self, user_id: str | None = None, *, config: Any = None) -> Any:
+    def maintain(self, user_id: str | None = None, *, config: Any = None,
+                 serial: ContextManager[Any] | None = None) -> Any:
         """Maintain one user of the caller's tenant; every user (``user_id`` None) only
-        for the server itself or with ``--no-auth``."""
+        for the server itself or with ``--no-auth``. ``serial`` (a lock) is held around
+        the run, after the checks."""
         if self.principal.tenant is not None and user_id is None:
             raise InvalidInput("user_id is required with a tenant key")
         inner = self._in(user_id) if user_id is not None else None
-        return self._memory.maintain(inner, config=config)
+        with serial or contextlib.nullcontext():
+            return self._memory.maintain(inner, config=config)
 
     def export(self, *, user_id: str) -> str:
         """One user's export file (JSON lines) with the caller's view of user ids."""

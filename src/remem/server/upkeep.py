@@ -62,8 +62,7 @@ class Upkeep:
             config: MaintainConfig) -> "MaintainReport":
         """One run now through ``view`` (``user_id`` None: every user it may maintain),
         after any run in progress."""
-        with self._lock:
-            return view.maintain(user_id, config=config)  # type: ignore[no-any-return]
+        return view.maintain(user_id, config=config, serial=self._lock)  # type: ignore[no-any-return]
 
     def tick(self) -> bool:
         """One scheduled run over every user, unless a run is going. Never raises."""
