@@ -239,9 +239,10 @@ class TenantMemory:
     def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
         self._memory.delete(memory_id, user_id=self._owner(memory_id, user_id))
 
-    def history(self, memory_id: str) -> list["HistoryEntry"]:
-        """Every change to a memory of the caller's, also after it was deleted."""
-        self._owner(memory_id)
+    def history(self, memory_id: str, *, user_id: str | None = None) -> list["HistoryEntry"]:
+        """Every change to a memory of the caller's (of ``user_id``, if given), also
+        after it was deleted."""
+        self._owner(memory_id, user_id)
         return [self._out(h) for h in self._memory.history(memory_id)]
 
     def archive(self, memory_id: str, *, user_id: str | None = None,
