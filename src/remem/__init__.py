@@ -11,8 +11,8 @@ from .errors import (
     RememError,
     StoreError,
 )
-from .memory import Memory, MemoryItem, SearchConfig
-from .types import AddResult, HistoryEntry, Hit, SearchResult
+from .memory import Memory, SearchConfig
+from .types import AddResult, HistoryEntry, Hit, MemoryItem, SearchResult
 
 __all__ = [
     "AddResult",

@@ -90,10 +90,6 @@ def parse_time(value: Any, what: str = "timestamp") -> float | None:
     )
 
 
-def to_datetime(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
-
-
 def normalise_messages(messages: Any, default_time: float | None = None) -> list[Turn]:
     """Turn a string or a list of OpenAI-style message dicts into ``Turn`` values.
 

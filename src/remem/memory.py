@@ -10,8 +10,6 @@ import os
 import threading
 import time
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping, Sequence
 
@@ -20,14 +18,14 @@ import numpy as np
 from . import _extract, _segment
 from ._engine import Engine
 from ._ids import new_id
-from ._ingest import check_id, check_text, normalise_messages, parse_time, to_datetime
+from ._ingest import check_id, check_text, normalise_messages, parse_time
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
 from .config import SearchConfig
 from .lifecycle import SUMMARY_TYPES
 from .search import pipeline
 from .store.sqlite import SQLiteStore
-from .types import AddResult, Episode, HistoryEntry, MemoryRecord, Scope, SearchResult
+from .types import AddResult, Episode, HistoryEntry, MemoryItem, MemoryRecord, Scope, SearchResult
 
 MAX_LIMIT = 1000
 log = logging.getLogger("remem")
@@ -44,47 +42,6 @@ def default_path() -> Path | str:
     import platformdirs
 
     return platformdirs.user_data_path("remem") / "memory.db"
-
-
-@dataclass(frozen=True)
-class MemoryItem:
-    """A stored memory as returned by ``get`` / ``get_all``."""
-
-    id: str
-    text: str
-    type: str
-    source_ids: tuple[str, ...]
-    user_id: str
-    agent_id: str | None
-    session_id: str | None
-    speaker: str | None
-    created_at: datetime
-    updated_at: datetime
-    event_time: datetime | None
-    metadata: Mapping[str, Any]
-    status: str = "active"  # or "archived" (kept, restorable, not searched)
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None  # set when superseded
-    superseded_by: str | None = None
-
-    @classmethod
-    def from_record(cls, m: MemoryRecord) -> "MemoryItem":
-        return cls(m.id, m.text, m.type, m.source_ids, m.scope.user_id, m.scope.agent_id,
-                   m.scope.session_id, m.speaker, to_datetime(m.created_at),  # type: ignore[arg-type]
-                   to_datetime(m.updated_at), to_datetime(m.event_time), m.metadata,  # type: ignore[arg-type]
-                   m.status, to_datetime(m.valid_from), to_datetime(m.valid_to), m.superseded_by)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "type": self.type,
-                "source_ids": list(self.source_ids), "user_id": self.user_id,
-                "agent_id": self.agent_id, "session_id": self.session_id,
-                "speaker": self.speaker, "created_at": self.created_at.isoformat(),
-                "updated_at": self.updated_at.isoformat(),
-                "event_time": self.event_time.isoformat() if self.event_time else None,
-                "metadata": dict(self.metadata), "status": self.status,
-                "valid_from": self.valid_from.isoformat() if self.valid_from else None,
-                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
-                "superseded_by": self.superseded_by}
 
 
 def _scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:

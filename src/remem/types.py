@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 ROLES = ("user", "assistant", "system", "tool")
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """A stored epoch (seconds, UTC) as an aware datetime; None stays None."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,47 @@ class MemoryRecord:
     superseded_by: str | None = None
     access_count: int = 0
     last_access: float | None = None
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """A stored memory as returned by ``get`` / ``get_all``."""
+
+    id: str
+    text: str
+    type: str
+    source_ids: tuple[str, ...]
+    user_id: str
+    agent_id: str | None
+    session_id: str | None
+    speaker: str | None
+    created_at: datetime
+    updated_at: datetime
+    event_time: datetime | None
+    metadata: Mapping[str, Any]
+    status: str = "active"  # or "archived" (kept, restorable, not searched)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None  # set when superseded
+    superseded_by: str | None = None
+
+    @classmethod
+    def from_record(cls, m: MemoryRecord) -> MemoryItem:
+        return cls(m.id, m.text, m.type, m.source_ids, m.scope.user_id, m.scope.agent_id,
+                   m.scope.session_id, m.speaker, to_datetime(m.created_at),  # type: ignore[arg-type]
+                   to_datetime(m.updated_at), to_datetime(m.event_time), m.metadata,  # type: ignore[arg-type]
+                   m.status, to_datetime(m.valid_from), to_datetime(m.valid_to), m.superseded_by)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "type": self.type,
+                "source_ids": list(self.source_ids), "user_id": self.user_id,
+                "agent_id": self.agent_id, "session_id": self.session_id,
+                "speaker": self.speaker, "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+                "event_time": self.event_time.isoformat() if self.event_time else None,
+                "metadata": dict(self.metadata), "status": self.status,
+                "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+                "superseded_by": self.superseded_by}
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ import time
 from typing import Any, Mapping
 
 from .._engine import Engine
-from .._ingest import to_datetime
 from .._timeparse import query_ranges
-from ..types import Hit, MemoryRecord, Scope, SearchResult
+from ..types import Hit, MemoryRecord, Scope, SearchResult, to_datetime
 from . import packing, stages
 from .fusion import convex, order, rrf
 from .graph import graph_ranking

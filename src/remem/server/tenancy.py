@@ -32,8 +32,8 @@ from ..errors import ImportFormatError, InvalidInput, NotFound, StoreError
 from .errors import forbidden
 
 if TYPE_CHECKING:
-    from ..memory import Memory, MemoryItem
-    from ..types import AddResult, HistoryEntry, SearchResult
+    from ..memory import Memory
+    from ..types import AddResult, HistoryEntry, MemoryItem, SearchResult
 
 SEP = "::"
 
@@ -330,7 +330,7 @@ class TenantMemory:
     def entity(self, *, user_id: str, entity_id: int, limit: int, offset: int
                ) -> tuple[tuple[Any, ...], list["MemoryItem"], list[tuple[Any, ...]]]:
         """One entity of a user: its row, the memories mentioning it, related entities."""
-        from ..memory import MemoryItem
+        from ..types import MemoryItem
 
         uid = self._in(user_id)
         inspect = self._inspect()
