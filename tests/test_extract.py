@@ -1,6 +1,7 @@
 from datetime import datetime, timezone
 
-from remem._extract import ExtractConfig, resolve_pronouns, session_candidates
+from remem._extract import resolve_pronouns, session_candidates
+from remem.config import ExtractConfig
 from remem.types import Turn
 
 T = datetime(2023, 5, 8, tzinfo=timezone.utc).timestamp()

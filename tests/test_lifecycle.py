@@ -14,7 +14,8 @@ import pytest
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
 from remem.types import Scope
 from remem.cli import main
-from remem.lifecycle import (ForgetPolicy, MaintainConfig, central_rows, jaccard,
+from remem.config import ForgetPolicy, MaintainConfig
+from remem.lifecycle import (central_rows, jaccard,
                              near_duplicate_groups, retention, word_set)
 
 DAY = 86400.0

@@ -11,19 +11,23 @@ from .errors import (
     RememError,
     StoreError,
 )
-from .memory import Memory, SearchConfig
+from .config import ExtractConfig, ForgetPolicy, MaintainConfig, SearchConfig
+from .memory import Memory
 from .types import AddResult, HistoryEntry, Hit, MemoryItem, SearchResult
 
 __all__ = [
     "AddResult",
     "Embedder",
     "EmbedderError",
+    "ExtractConfig",
+    "ForgetPolicy",
     "HashingEmbedder",
     "HistoryEntry",
     "Hit",
     "ImportFormatError",
     "InvalidInput",
     "LLMError",
+    "MaintainConfig",
     "Memory",
     "MemoryItem",
     "MigrationError",

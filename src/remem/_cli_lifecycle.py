@@ -10,7 +10,7 @@ from typing import Any
 
 def cmd_maintain(args: argparse.Namespace) -> int:
     from .cli import _emit, _open
-    from .lifecycle import ForgetPolicy, MaintainConfig
+    from .config import ForgetPolicy, MaintainConfig
 
     forget = None
     if args.forget:

@@ -14,27 +14,10 @@ from datetime import datetime, timezone
 
 from ._entities import extract as extract_entities
 from ._timeparse import TimeMention, resolve
+from .config import ExtractConfig
 from .types import Turn
 
 __all__ = ["Candidate", "ExtractConfig", "Turn", "resolve_pronouns", "session_candidates"]
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """Switches for each key-expansion mechanism (for ablations)."""
-
-    speaker_keys: bool = True
-    pronoun_resolution: bool = True
-    time_keys: bool = True
-    context_keys: bool = True
-    context_chars: int = 300
-    context_before: int = 2  # turns before this one whose words index it
-    context_after: int = 1  # turns after this one whose words index it
-    entities: bool = True
-    segments: bool = True
-    segment_threshold: float = 0.25
-    segment_min: int = 2
-    segment_max: int = 6
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
-"""Retrieval settings (``SearchConfig``), kept apart from the engine so benchmarks and
-the CLI can build and vary them without touching it."""
+"""Every public configuration: retrieval (``SearchConfig``), LLM-free extraction
+(``ExtractConfig``) and maintenance (``MaintainConfig`` with its ``ForgetPolicy``), kept
+apart from the engine so benchmarks and the CLI can build and vary them without touching
+it. All frozen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping
+
+from .errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,57 @@ class SearchConfig:
     segment_credit: float = 0.5  # a segment hit lends this x its score to its turns
     segment_hits: bool = False  # return segments themselves (else they only lend credit)
     dedupe: bool = True  # drop hits whose source turns better hits already cover
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Switches for each key-expansion mechanism (for ablations)."""
+
+    speaker_keys: bool = True
+    pronoun_resolution: bool = True
+    time_keys: bool = True
+    context_keys: bool = True
+    context_chars: int = 300
+    context_before: int = 2  # turns before this one whose words index it
+    context_after: int = 1  # turns after this one whose words index it
+    entities: bool = True
+    segments: bool = True
+    segment_threshold: float = 0.25
+    segment_min: int = 2
+    segment_max: int = 6
+
+
+@dataclass(frozen=True)
+class ForgetPolicy:
+    """MemoryBank-style decay. A memory's retention is ``0.5 ** (age / (half_life x
+    strength))`` where age counts from its last access (or when it was said) and
+    strength grows with accesses and importance; below ``threshold`` it is forgotten:
+    archived, or deleted when ``hard_delete`` is set. Memories younger than
+    ``min_age_days`` are never touched."""
+
+    half_life_days: float = 180.0
+    threshold: float = 0.1
+    min_age_days: float = 30.0
+    hard_delete: bool = False
+    types: tuple[str, ...] = ("turn", "fact", "preference", "plan", "event")
+
+    def __post_init__(self) -> None:
+        if not self.half_life_days > 0 or not 0 < self.threshold < 1 or self.min_age_days < 0:
+            raise InvalidInput("forget policy: half_life_days > 0, 0 < threshold < 1, "
+                               "min_age_days >= 0")
+
+
+@dataclass(frozen=True)
+class MaintainConfig:
+    """What ``maintain`` does. Forgetting is off unless a policy is given."""
+
+    dedupe: bool = True
+    dedupe_cosine: float = 0.95  # both this vector similarity ...
+    dedupe_overlap: float = 0.8  # ... and this word-set Jaccard make a near-duplicate
+    summaries: bool = True
+    summary_turns: int = 5  # at most this many turns quoted per session summary
+    summary_min_turns: int = 4  # sessions shorter than this get no summary
+    profiles: bool = True
+    profile_min_mentions: int = 3  # entities in fewer memories get no profile
+    profile_turns: int = 6
+    forget: ForgetPolicy | None = None

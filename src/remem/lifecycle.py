@@ -24,7 +24,7 @@ import numpy as np
 
 from ._ids import new_id
 from ._segment import mean_vector
-from .errors import InvalidInput
+from .config import ForgetPolicy, MaintainConfig
 from .store._common import UNRANKED_TYPES
 from .types import MemoryRecord, Scope
 
@@ -36,42 +36,6 @@ log = logging.getLogger("remem.lifecycle")
 SUMMARY_TYPES = UNRANKED_TYPES  # written by maintenance, not ranked by search
 DERIVED_TYPES = ("segment", *SUMMARY_TYPES)  # built from other memories
 _WORD = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class ForgetPolicy:
-    """MemoryBank-style decay. A memory's retention is ``0.5 ** (age / (half_life x
-    strength))`` where age counts from its last access (or when it was said) and
-    strength grows with accesses and importance; below ``threshold`` it is forgotten:
-    archived, or deleted when ``hard_delete`` is set. Memories younger than
-    ``min_age_days`` are never touched."""
-
-    half_life_days: float = 180.0
-    threshold: float = 0.1
-    min_age_days: float = 30.0
-    hard_delete: bool = False
-    types: tuple[str, ...] = ("turn", "fact", "preference", "plan", "event")
-
-    def __post_init__(self) -> None:
-        if not self.half_life_days > 0 or not 0 < self.threshold < 1 or self.min_age_days < 0:
-            raise InvalidInput("forget policy: half_life_days > 0, 0 < threshold < 1, "
-                               "min_age_days >= 0")
-
-
-@dataclass(frozen=True)
-class MaintainConfig:
-    """What ``maintain`` does. Forgetting is off unless a policy is given."""
-
-    dedupe: bool = True
-    dedupe_cosine: float = 0.95  # both this vector similarity ...
-    dedupe_overlap: float = 0.8  # ... and this word-set Jaccard make a near-duplicate
-    summaries: bool = True
-    summary_turns: int = 5  # at most this many turns quoted per session summary
-    summary_min_turns: int = 4  # sessions shorter than this get no summary
-    profiles: bool = True
-    profile_min_mentions: int = 3  # entities in fewer memories get no profile
-    profile_turns: int = 6
-    forget: ForgetPolicy | None = None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ._ids import new_id
 from ._ingest import check_id, check_text, normalise_messages, parse_time
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
-from .config import SearchConfig
+from .config import ExtractConfig, SearchConfig
 from .lifecycle import SUMMARY_TYPES
 from .search import pipeline
 from .store.sqlite import SQLiteStore
@@ -84,7 +84,7 @@ class Memory:
         embedder: Embedder | None = None,
         store: Any = None,
         config: SearchConfig | None = None,
-        extract_config: _extract.ExtractConfig | None = None,
+        extract_config: ExtractConfig | None = None,
         llm: Any = None,
         llm_batch_turns: int = 40,
     ) -> None:
@@ -97,7 +97,7 @@ class Memory:
         if not isinstance(embedder, Embedder):
             raise InvalidInput("embedder must have name, dim and embed(texts)")
         cfg = config or SearchConfig()
-        xcfg = extract_config or _extract.ExtractConfig()
+        xcfg = extract_config or ExtractConfig()
         if llm is not None and not callable(getattr(llm, "complete", None)):
             raise InvalidInput("llm must have complete(messages, json=...) (remem.llm.LLM)")
         if isinstance(llm_batch_turns, bool) or not isinstance(llm_batch_turns, int) \
@@ -389,7 +389,7 @@ class Memory:
                  now: Any = None) -> Any:
         """LLM-free maintenance of one user (or all): merge near-duplicates, refresh
         session summaries and entity profiles, and, with a forget policy in ``config``
-        (``remem.lifecycle.MaintainConfig``), archive what has faded. Every change is in
+        (``remem.MaintainConfig``), archive what has faded. Every change is in
         ``history``. Returns a ``MaintainReport``."""
         from .lifecycle import maintain
 

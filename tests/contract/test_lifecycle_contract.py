@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
-from remem.lifecycle import ForgetPolicy, MaintainConfig
+from remem.config import ForgetPolicy, MaintainConfig
 
 from .conftest import new_pg_database
 

@@ -224,7 +224,7 @@ def _app_client(memory: Any) -> Any:
 
 def test_inspector_routes_stay_fast_and_paged_on_10k_memories(tmp_path: Path) -> None:
     from remem import Memory
-    from remem._extract import ExtractConfig
+    from remem.config import ExtractConfig
     from remem.embed.hashing import HashingEmbedder
 
     names, places = ["Ana", "Bruno", "Clara", "Diego"], ["Sintra", "Porto", "Lisbon", "Tokyo"]

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .._extract import ExtractConfig
+from ..config import ExtractConfig
 from ..errors import InvalidInput
 from ..memory import SearchConfig
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from fastapi import Depends, FastAPI
 
 from ..errors import InvalidInput
-from ..lifecycle import ForgetPolicy, MaintainConfig
+from ..config import ForgetPolicy, MaintainConfig
 from . import models as M
 from .errors import forbidden
 from .tenancy import Principal, TenantMemory
