@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from remem import InvalidInput
-from remem._ingest import MAX_CONTENT_CHARS, MAX_ID_CHARS, check_id, normalise_messages, parse_time
+from remem.ingest.normalise import MAX_CONTENT_CHARS, MAX_ID_CHARS, check_id, normalise_messages, parse_time
 from remem.types import Turn
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc).timestamp()

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any, Iterable
 
-from ._ingest import check_id
+from .ingest.normalise import check_id
 from .errors import ImportFormatError, InvalidInput
 from .types import ROLES
 

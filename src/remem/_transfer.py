@@ -13,7 +13,7 @@ from typing import IO, Any, Callable
 import numpy as np
 
 from . import _jsonl
-from ._ingest import check_id
+from .ingest.normalise import check_id
 from .errors import InvalidInput
 
 

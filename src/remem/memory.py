@@ -18,7 +18,7 @@ import numpy as np
 from . import _extract, _segment
 from ._engine import Engine
 from ._ids import new_id
-from ._ingest import check_id, check_text, normalise_messages, parse_time
+from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
 from .config import ExtractConfig, SearchConfig

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .._ingest import parse_time
+from ..ingest.normalise import parse_time
 from ..errors import InvalidInput
 
 # what the engine can turn back into a date: 0001-01-01 .. 9999-12-31 UTC

@@ -36,7 +36,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._ingest import check_id
+from ..ingest.normalise import check_id
 from ..errors import InvalidInput
 from . import models as M
 from .errors import ApiError

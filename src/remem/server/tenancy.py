@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ContextManager, TypeVar
 
-from .._ingest import MAX_ID_CHARS, check_id
+from ..ingest.normalise import MAX_ID_CHARS, check_id
 from ..errors import ImportFormatError, InvalidInput, NotFound, StoreError
 from .errors import forbidden
 

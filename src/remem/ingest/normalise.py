@@ -6,8 +6,8 @@ import math
 from datetime import date, datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from .errors import InvalidInput
-from .types import ROLES, Turn
+from ..errors import InvalidInput
+from ..types import ROLES, Turn
 
 MAX_CONTENT_CHARS = 100_000
 MAX_ID_CHARS = 256
