@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ._entities import extract as extract_entities
+from .ingest.entities import extract as extract_entities
 from ._timeparse import TimeMention, resolve
 from .config import ExtractConfig
 from .types import Turn

@@ -237,7 +237,7 @@ class _Run:
         recs, matrix = self.active()
         by_entity: dict[str, list[int]] = {}
         names: dict[str, str] = {}
-        from ._entities import normalise
+        from .ingest.entities import normalise
 
         for i, r in enumerate(recs):
             if r.type in DERIVED_TYPES:

@@ -1,5 +1,5 @@
 from remem import HashingEmbedder, Memory
-from remem._entities import extract, normalise
+from remem.ingest.entities import extract, normalise
 from remem.search.graph import query_entities, spread
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from .._entities import normalise as normalise_entity
+from ..ingest.entities import normalise as normalise_entity
 from ..types import Scope
 
 

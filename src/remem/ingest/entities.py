@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ._text import STOPWORDS
+from .._text import STOPWORDS
 
 # capitalised words that start chat sentences without naming anything
 _NOT_NAMES = frozenset(
