@@ -2,7 +2,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from remem._timeparse import query_ranges, resolve
+from remem.ingest.timeparse import query_ranges, resolve
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)  # a Monday
 

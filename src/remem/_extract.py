@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .ingest.entities import extract as extract_entities
-from ._timeparse import TimeMention, resolve
+from .ingest.timeparse import TimeMention, resolve
 from .config import ExtractConfig
 from .types import Turn
 

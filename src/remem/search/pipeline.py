@@ -11,7 +11,7 @@ import time
 from typing import Any, Mapping
 
 from .._engine import Engine
-from .._timeparse import query_ranges
+from ..ingest.timeparse import query_ranges
 from ..types import Hit, MemoryRecord, Scope, SearchResult, to_datetime
 from . import packing, stages
 from .fusion import convex, order, rrf
