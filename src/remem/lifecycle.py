@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ._ids import new_id
-from ._segment import mean_vector
+from .ingest.segment import mean_vector
 from .config import ForgetPolicy, MaintainConfig
 from .store._common import UNRANKED_TYPES
 from .types import MemoryRecord, Scope

@@ -15,7 +15,8 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _extract, _segment
+from . import _extract
+from .ingest import segment
 from ._engine import Engine
 from ._ids import new_id
 from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
@@ -235,8 +236,8 @@ class Memory:
                 embed_texts.append(cand.embed_text)
         vectors = self._embed(embed_texts)
         if self.extract_config.segments and len(turns) > 1:
-            segs, seg_vecs = _segment.segment_memories(scope, memories, vectors, now, meta,
-                                                      self.extract_config)
+            segs, seg_vecs = segment.segment_memories(scope, memories, vectors, now, meta,
+                                                     self.extract_config)
             memories.extend(segs)
             vectors = np.vstack([vectors, *seg_vecs]) if seg_vecs else vectors
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)

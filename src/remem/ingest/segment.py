@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ._ids import new_id
-from .types import MemoryRecord, Scope
+from .._ids import new_id
+from ..types import MemoryRecord, Scope
 
 
 def boundaries(vectors: np.ndarray, *, threshold: float = 0.25, min_len: int = 2,
