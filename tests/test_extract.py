@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from remem._extract import resolve_pronouns, session_candidates
+from remem.ingest.extract import resolve_pronouns, session_candidates
 from remem.config import ExtractConfig
 from remem.types import Turn
 

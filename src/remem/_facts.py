@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from . import _extract
+from .ingest import extract as _extract
 from ._ids import new_id
 from .errors import LLMError, RememError
 from .llm.json import parse_json

@@ -15,8 +15,7 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _extract
-from .ingest import segment
+from .ingest import extract, segment
 from ._engine import Engine
 from ._ids import new_id
 from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
@@ -219,7 +218,7 @@ class Memory:
         memories: list[MemoryRecord] = []
         embed_texts: list[str] = []
         times = [t.timestamp if t.timestamp is not None else now for t in turns]
-        per_turn = _extract.session_candidates(turns, times, self.extract_config)
+        per_turn = extract.session_candidates(turns, times, self.extract_config)
         for seq, (turn, ts, cands) in enumerate(zip(turns, times, per_turn)):
             ep = Episode(new_id(), scope, turn.role, turn.content, turn.name,
                          turn.source_id, ts, seq, meta)
@@ -243,11 +242,11 @@ class Memory:
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
         if self.llm is None:
             return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
-        from ._facts import extract  # after the commit: the raw turns are safe whatever happens
+        from ._facts import extract as extract_facts  # after the commit: the raw turns are safe whatever happens
 
         stored = set(mem_ids)
         rows = [i for i, m in enumerate(memories) if m.type == "turn" and m.id in stored]
-        report = extract(self, scope, [memories[i] for i in rows], vectors[rows], now)
+        report = extract_facts(self, scope, [memories[i] for i in rows], vectors[rows], now)
         return AddResult(tuple(ep_ids), tuple(mem_ids), skipped, tuple(report.added),
                          report.error)
 
@@ -262,18 +261,18 @@ class Memory:
                           cand.entities)
         return self.get(memory_id)
 
-    def _rederive(self, current: MemoryRecord, text: str) -> _extract.Candidate:
+    def _rederive(self, current: MemoryRecord, text: str) -> extract.Candidate:
         """Index keys and dates for new text, as ``add`` would have derived them (the
         turn before it in the session gives the listener and context)."""
         said = current.event_time if current.event_time is not None else time.time()
-        turns = [_extract.Turn("user", text, current.speaker)]
+        turns = [extract.Turn("user", text, current.speaker)]
         ctx = self.store.episode_context(current.episode_ids[0]) if current.episode_ids else None
         times = [said]
         if ctx is not None and ctx[1] is not None:
             prev = ctx[1]
-            turns.insert(0, _extract.Turn(prev["role"], prev["content"], prev["name"]))
+            turns.insert(0, extract.Turn(prev["role"], prev["content"], prev["name"]))
             times.insert(0, prev["timestamp"])
-        return _extract.session_candidates(turns, times, self.extract_config)[-1][0]
+        return extract.session_candidates(turns, times, self.extract_config)[-1][0]
 
     def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
         """Delete one memory (its source episodes stay; the deletion is in ``history``)."""

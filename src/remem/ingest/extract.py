@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .ingest.entities import extract as extract_entities
-from .ingest.timeparse import TimeMention, resolve
-from .config import ExtractConfig
-from .types import Turn
+from .entities import extract as extract_entities
+from .timeparse import TimeMention, resolve
+from ..config import ExtractConfig
+from ..types import Turn
 
 __all__ = ["Candidate", "ExtractConfig", "Turn", "resolve_pronouns", "session_candidates"]
 
