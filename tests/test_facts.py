@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory
-from remem._facts import build_prompt, parse_facts
+from remem.ingest.facts import build_prompt, parse_facts
 from remem.llm import OpenAIChat
 
 from fakellm import FakeOpenAI

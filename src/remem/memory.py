@@ -242,7 +242,8 @@ class Memory:
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
         if self.llm is None:
             return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
-        from ._facts import extract as extract_facts  # after the commit: the raw turns are safe whatever happens
+        # after the commit: the raw turns are safe whatever happens
+        from .ingest.facts import extract as extract_facts
 
         stored = set(mem_ids)
         rows = [i for i, m in enumerate(memories) if m.type == "turn" and m.id in stored]

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .ingest import extract as _extract
-from ._ids import new_id
-from .errors import LLMError, RememError
-from .llm.json import parse_json
-from .types import MemoryRecord, Scope
+from . import extract as _extract
+from .._ids import new_id
+from ..errors import LLMError, RememError
+from ..llm.json import parse_json
+from ..types import MemoryRecord, Scope
 
 if TYPE_CHECKING:
-    from .memory import Memory
+    from ..memory import Memory
 
 log = logging.getLogger("remem.facts")
 
