@@ -15,7 +15,7 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .ingest import extract, segment
+from .ingest import extract, facts, segment
 from ._engine import Engine
 from ._ids import new_id
 from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
@@ -233,7 +233,7 @@ class Memory:
                                 for m in cand.dates),
                     entities=cand.entities))
                 embed_texts.append(cand.embed_text)
-        vectors = self._embed(embed_texts)
+        vectors = self.engine.embed(embed_texts)
         if self.extract_config.segments and len(turns) > 1:
             segs, seg_vecs = segment.segment_memories(scope, memories, vectors, now, meta,
                                                      self.extract_config)
@@ -242,12 +242,10 @@ class Memory:
         ep_ids, mem_ids, skipped = self.store.add(episodes, memories, vectors, self.embedder.name)
         if self.llm is None:
             return AddResult(tuple(ep_ids), tuple(mem_ids), skipped)
-        # after the commit: the raw turns are safe whatever happens
-        from .ingest.facts import extract as extract_facts
-
+        # facts are extracted after the commit: the raw turns are safe whatever happens
         stored = set(mem_ids)
         rows = [i for i, m in enumerate(memories) if m.type == "turn" and m.id in stored]
-        report = extract_facts(self, scope, [memories[i] for i in rows], vectors[rows], now)
+        report = facts.extract(self.engine, scope, [memories[i] for i in rows], vectors[rows], now)
         return AddResult(tuple(ep_ids), tuple(mem_ids), skipped, tuple(report.added),
                          report.error)
 
@@ -256,7 +254,7 @@ class Memory:
         current = self._get_record(memory_id, user_id)
         text = check_text(text, "text")
         cand = self._rederive(current, text)
-        vec = self._embed([cand.embed_text])[0]
+        vec = self.engine.embed([cand.embed_text])[0]
         dates = tuple((m.start.isoformat(), m.end.isoformat(), m.label()) for m in cand.dates)
         self.store.update(memory_id, text, cand.keys, vec, self.embedder.name, dates,
                           cand.entities)

@@ -9,7 +9,7 @@ validated (made-up turn or fact references are dropped, never guessed) and a SUP
 only ever closes the old fact's validity, it never deletes or rewrites it.
 
 Prompt building and reply parsing are pure; ``extract`` applies them through the
-engine's public pieces (embedder, store)."""
+``Engine`` it is given (store, embedder, LLM)."""
 
 from __future__ import annotations
 
@@ -17,24 +17,23 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from . import extract as _extract
+from .._engine import Engine
 from .._ids import new_id
 from ..errors import LLMError, RememError
 from ..llm.json import parse_json
-from ..types import MemoryRecord, Scope
-
-if TYPE_CHECKING:
-    from ..memory import Memory
+from ..types import MemoryRecord, Scope, Turn
+from .extract import session_candidates
 
 log = logging.getLogger("remem.facts")
 
 FACT_TYPES = ("fact", "preference", "plan", "event")
 ACTIONS = ("ADD", "SUPERSEDE", "NOOP")
 MAX_FACT_CHARS = 1000
+KNOWN_FACTS = 20  # similar current facts shown to the LLM with each batch
 
 SYSTEM = (
     "You turn a conversation into durable long-term memories about the people in it.\n"
@@ -135,22 +134,22 @@ def parse_facts(reply: Any, n_turns: int, n_known: int) -> tuple[list[Fact], int
     return facts, dropped
 
 
-def _known(mem: "Memory", scope: Scope, turn_vecs: np.ndarray, k: int) -> list[MemoryRecord]:
+def _known(engine: Engine, scope: Scope, turn_vecs: np.ndarray, k: int) -> list[MemoryRecord]:
     """Up to ``k`` current facts of the user most similar to the batch's turns."""
-    fact_ids = mem.store.filter_ids(Scope(scope.user_id), {"type": list(FACT_TYPES)})
+    fact_ids = engine.store.filter_ids(Scope(scope.user_id), {"type": list(FACT_TYPES)})
     if not fact_ids or not len(turn_vecs):
         return []
-    ids, matrix = mem.store.vectors(Scope(scope.user_id), mem.embedder.name)
+    ids, matrix = engine.store.vectors(Scope(scope.user_id), engine.embedder.name)
     rows = [i for i, d in enumerate(ids) if d in fact_ids]
     if not rows:
         return []
     best = (matrix[rows] @ turn_vecs.T).max(axis=1)
     order = [rows[i] for i in np.argsort(-best, kind="stable")[:k] if best[i] > 0.3]
-    recs = {r.id: r for r in mem.store.fetch([ids[i] for i in order], scope.user_id)}
+    recs = {r.id: r for r in engine.store.fetch([ids[i] for i in order], scope.user_id)}
     return [recs[ids[i]] for i in order if ids[i] in recs and recs[ids[i]].valid_to is None]
 
 
-def _record(mem: "Memory", scope: Scope, fact: Fact, turns: Sequence[MemoryRecord],
+def _record(engine: Engine, scope: Scope, fact: Fact, turns: Sequence[MemoryRecord],
             now: float) -> tuple[MemoryRecord, str]:
     src = [turns[i] for i in fact.sources]
     when = max(t.event_time or t.created_at for t in src)
@@ -160,46 +159,46 @@ def _record(mem: "Memory", scope: Scope, fact: Fact, turns: Sequence[MemoryRecor
         except ValueError:
             pass
     speaker = src[0].speaker
-    cand = _extract.session_candidates([_extract.Turn("user", fact.text, speaker)], [when],
-                                       mem.extract_config)[0][0]
+    cand = session_candidates([Turn("user", fact.text, speaker)], [when],
+                              engine.extract_config)[0][0]
     rec = MemoryRecord(
         id=new_id(), scope=scope, text=fact.text, type=fact.type,
         source_ids=tuple(dict.fromkeys(s for t in src for s in t.source_ids)),
         episode_ids=tuple(dict.fromkeys(e for t in src for e in t.episode_ids)),
         created_at=now, updated_at=now, event_time=when, speaker=speaker, keys=cand.keys,
-        metadata={"extracted_by": getattr(mem.llm, "name", "llm")},
+        metadata={"extracted_by": getattr(engine.llm, "name", "llm")},
         dates=tuple((m.start.isoformat(), m.end.isoformat(), m.label()) for m in cand.dates),
         entities=cand.entities, valid_from=when)
     return rec, cand.embed_text
 
 
-def extract(mem: "Memory", scope: Scope, turns: Sequence[MemoryRecord], turn_vecs: np.ndarray,
+def extract(engine: Engine, scope: Scope, turns: Sequence[MemoryRecord], turn_vecs: np.ndarray,
             now: float) -> ExtractReport:
     """Extract, decide and store facts for stored turn memories (one call per batch).
     Never raises for LLM trouble: the report's ``error`` says what went wrong."""
     report = ExtractReport()
-    size = max(1, int(getattr(mem, "llm_batch_turns", 40)))
+    size = max(1, int(engine.llm_batch_turns))
     for start in range(0, len(turns), size):
         batch, vecs = turns[start:start + size], turn_vecs[start:start + size]
         try:
-            known = _known(mem, scope, vecs, int(getattr(mem, "llm_known_facts", 20)))
+            known = _known(engine, scope, vecs, KNOWN_FACTS)
             report.calls += 1
-            c = mem.llm.complete(build_prompt(batch, known), json=True)
+            c = engine.llm.complete(build_prompt(batch, known), json=True)
             facts, dropped = parse_facts(parse_json(c.text), len(batch), len(known))
             report.dropped += dropped
             new = [f for f in facts if f.action != "NOOP"]
             report.noop += len(facts) - len(new)
             if not new:
                 continue
-            built = [_record(mem, scope, f, batch, now) for f in new]
-            vectors = mem._embed([t for _, t in built])
-            _, ids, _ = mem.store.add([], [r for r, _ in built], vectors, mem.embedder.name,
-                                      actor="llm")
+            built = [_record(engine, scope, f, batch, now) for f in new]
+            vectors = engine.embed([t for _, t in built])
+            _, ids, _ = engine.store.add([], [r for r, _ in built], vectors, engine.embedder.name,
+                                         actor="llm")
             report.added.extend(ids)
             for f, (rec, _) in zip(new, built):
                 if f.action == "SUPERSEDE" and f.replaces is not None:
                     try:
-                        if mem.store.supersede(known[f.replaces].id, rec.id, actor="llm"):
+                        if engine.store.supersede(known[f.replaces].id, rec.id, actor="llm"):
                             report.superseded += 1
                     except RememError as exc:  # e.g. superseded meanwhile: keep the new fact
                         log.warning("extraction: cannot supersede %s: %s",
