@@ -15,8 +15,7 @@ from remem import HashingEmbedder, InvalidInput, Memory, NotFound
 from remem.types import Scope
 from remem.cli import main
 from remem.config import ForgetPolicy, MaintainConfig
-from remem.lifecycle import (central_rows, jaccard,
-                             near_duplicate_groups, retention, word_set)
+from remem.maintain import central_rows, jaccard, near_duplicate_groups, retention, word_set
 
 DAY = 86400.0
 T0 = datetime(2023, 3, 1, 10, 0, tzinfo=timezone.utc).timestamp()

@@ -22,7 +22,7 @@ from .ingest.normalise import check_id, check_text, normalise_messages, parse_ti
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
 from .config import ExtractConfig, SearchConfig
-from .lifecycle import SUMMARY_TYPES
+from .maintain import SUMMARY_TYPES
 from .search import pipeline
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, MemoryItem, MemoryRecord, Scope, SearchResult
@@ -390,7 +390,7 @@ class Memory:
         session summaries and entity profiles, and, with a forget policy in ``config``
         (``remem.MaintainConfig``), archive what has faded. Every change is in
         ``history``. Returns a ``MaintainReport``."""
-        from .lifecycle import maintain
+        from .maintain import maintain
 
         if user_id is not None:
             check_id(user_id, "user_id")

@@ -30,7 +30,7 @@ from .errors import forbidden
 from .tenancy import Principal, TenantMemory
 
 if TYPE_CHECKING:
-    from ..lifecycle import MaintainReport
+    from ..maintain import MaintainReport
 
 log = logging.getLogger("remem.server.upkeep")
 
