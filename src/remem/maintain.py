@@ -8,7 +8,8 @@ what and why). Forgetting archives by default (excluded from search, restorable 
 ``Memory.restore``); it deletes only under an explicit ``hard_delete`` policy.
 
 Scoring and grouping are pure functions over vectors and texts; ``maintain`` applies
-their decisions through the store's transactional lifecycle methods."""
+their decisions through the store's transactional lifecycle methods (the store and
+embedder of the ``Engine`` it is given)."""
 
 from __future__ import annotations
 
@@ -18,18 +19,17 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from ._engine import Engine
 from ._ids import new_id
-from .ingest.segment import mean_vector
 from .config import ForgetPolicy, MaintainConfig
+from .ingest.entities import normalise
+from .ingest.segment import mean_vector
 from .store._common import UNRANKED_TYPES
 from .types import MemoryRecord, Scope
-
-if TYPE_CHECKING:
-    from .memory import Memory
 
 log = logging.getLogger("remem.lifecycle")
 
@@ -136,11 +136,11 @@ def _line(m: MemoryRecord) -> str:
 class _Run:
     """One maintenance pass over one user."""
 
-    def __init__(self, mem: "Memory", user_id: str, cfg: MaintainConfig, now: float,
+    def __init__(self, engine: Engine, user_id: str, cfg: MaintainConfig, now: float,
                  report: MaintainReport) -> None:
-        self.mem, self.store, self.user, self.cfg, self.now = mem, mem.store, user_id, cfg, now
+        self.store, self.user, self.cfg, self.now = engine.store, user_id, cfg, now
         self.report = report
-        self.model = mem.embedder.name
+        self.model = engine.embedder.name
         self._active: tuple[list[MemoryRecord], np.ndarray] | None = None
 
     def active(self) -> tuple[list[MemoryRecord], np.ndarray]:
@@ -237,8 +237,6 @@ class _Run:
         recs, matrix = self.active()
         by_entity: dict[str, list[int]] = {}
         names: dict[str, str] = {}
-        from .ingest.entities import normalise
-
         for i, r in enumerate(recs):
             if r.type in DERIVED_TYPES:
                 continue
@@ -288,16 +286,16 @@ class _Run:
                                                               reason=reason))
 
 
-def maintain(mem: "Memory", user_id: str | None = None, config: MaintainConfig | None = None,
+def maintain(engine: Engine, user_id: str | None = None, config: MaintainConfig | None = None,
              now: float | None = None) -> MaintainReport:
     """One maintenance pass over ``user_id`` (or every user). A failure on one user is
     logged and reported in ``errors``; the other users are still maintained."""
     cfg = config or MaintainConfig()
     report = MaintainReport()
     t0 = time.perf_counter()
-    users = [user_id] if user_id is not None else mem.store.user_ids()
+    users = [user_id] if user_id is not None else engine.store.user_ids()
     for user in users:
-        run = _Run(mem, user, cfg, time.time() if now is None else now, report)
+        run = _Run(engine, user, cfg, time.time() if now is None else now, report)
         try:
             if cfg.dedupe:
                 run.dedupe()

@@ -395,7 +395,7 @@ class Memory:
         if user_id is not None:
             check_id(user_id, "user_id")
         self._flush_access()
-        return maintain(self, user_id, config, parse_time(now, "now"))
+        return maintain(self.engine, user_id, config, parse_time(now, "now"))
 
     def summaries(self, *, user_id: str, kind: str = "summary",
                   session_id: str | None = None) -> list[MemoryItem]:
