@@ -426,7 +426,7 @@ class Memory:
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
         """Write episodes, memories (with vectors) and history as JSON lines. Returns the
         number of records. A path is written atomically (temp file + rename)."""
-        from ._transfer import export
+        from .transfer import export
 
         return export(self, path, user_id)
 
@@ -436,6 +436,6 @@ class Memory:
         (reported with its number) imports nothing. Existing ids are skipped. Memories
         embedded by another model are re-embedded with this one (``progress(done, total)``
         is called as they are)."""
-        from ._transfer import import_
+        from .transfer import import_
 
         return import_(self, path, progress)
