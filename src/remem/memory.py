@@ -428,7 +428,7 @@ class Memory:
         number of records. A path is written atomically (temp file + rename)."""
         from .transfer import export
 
-        return export(self, path, user_id)
+        return export(self.engine, path, user_id)
 
     def import_(self, path: str | os.PathLike[str] | IO[str], *,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
@@ -438,4 +438,4 @@ class Memory:
         is called as they are)."""
         from .transfer import import_
 
-        return import_(self, path, progress)
+        return import_(self.engine, path, progress)

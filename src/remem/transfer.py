@@ -14,6 +14,7 @@ from typing import IO, Any, Callable, Iterable
 
 import numpy as np
 
+from ._engine import Engine
 from .errors import ImportFormatError, InvalidInput
 from .ingest.normalise import check_id
 from .types import ROLES
@@ -138,13 +139,13 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
 
 
 # -- export / import -------------------------------------------------------------
-def export(mem: Any, path: str | os.PathLike[str] | IO[str], user_id: str | None) -> int:
+def export(engine: Engine, path: str | os.PathLike[str] | IO[str], user_id: str | None) -> int:
     """Write episodes, memories (with vectors) and history as JSON lines. Returns the
     number of records. A path is written atomically (temp file + rename)."""
     if user_id is not None:
         check_id(user_id, "user_id")
     if hasattr(path, "write"):
-        return _write_export(mem, path, user_id)  # type: ignore[arg-type]
+        return _write_export(engine, path, user_id)  # type: ignore[arg-type]
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidInput(f"export path must be a path or a writable file, got {type(path).__name__}")
     target = Path(path)  # type: ignore[arg-type]
@@ -154,7 +155,7 @@ def export(mem: Any, path: str | os.PathLike[str] | IO[str], user_id: str | None
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".remem-export-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            n = _write_export(mem, fh, user_id)
+            n = _write_export(engine, fh, user_id)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -164,16 +165,16 @@ def export(mem: Any, path: str | os.PathLike[str] | IO[str], user_id: str | None
     return n
 
 
-def _write_export(mem: Any, fh: IO[str], user_id: str | None) -> int:
-    fh.write(json.dumps(header(mem.embedder.name, time.time())) + "\n")
+def _write_export(engine: Engine, fh: IO[str], user_id: str | None) -> int:
+    fh.write(json.dumps(header(engine.embedder.name, time.time())) + "\n")
     n = 0
-    for rec in mem.store.export_records(user_id):
+    for rec in engine.store.export_records(user_id):
         fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         n += 1
     return n
 
 
-def import_(mem: Any, path: str | os.PathLike[str] | IO[str],
+def import_(engine: Engine, path: str | os.PathLike[str] | IO[str],
             progress: Callable[[int, int], None] | None) -> dict[str, int]:
     """Read a file written by ``export``. Every line is validated first; one bad line
     (reported with its number) imports nothing. Existing ids are skipped. Memories
@@ -194,17 +195,17 @@ def import_(mem: Any, path: str | os.PathLike[str] | IO[str],
                 records = parse_lines(fh)
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
-    dim_bytes = mem.embedder.dim * 2  # float16
+    dim_bytes = engine.embedder.dim * 2  # float16
     stale = [r for r in records if r["kind"] == "memory"
-             and (r["embed_model"] != mem.embedder.name or not r["embedding"]
+             and (r["embed_model"] != engine.embedder.name or not r["embedding"]
                   or len(base64.b64decode(r["embedding"])) != dim_bytes)]
     for start in range(0, len(stale), 256):
         batch = stale[start : start + 256]
-        vecs = mem._embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]
-                            for r in batch])
+        vecs = engine.embed([f"{r['speaker']}: {r['text']}" if r["speaker"] else r["text"]
+                             for r in batch])
         for r, v in zip(batch, vecs):
             r["embedding"] = base64.b64encode(v.astype(np.float16).tobytes()).decode()
-            r["embed_model"] = mem.embedder.name
+            r["embed_model"] = engine.embedder.name
         if progress:
             progress(start + len(batch), len(stale))
-    return mem.store.import_records(records)
+    return engine.store.import_records(records)
