@@ -1,5 +1,6 @@
-"""Answer a question from memory with an LLM: retrieve, pack, ask, map citations back to
-the caller's turn ids. Without a usable reply it degrades to the retrieved context."""
+"""Answer a question from memory with an LLM: ask about the retrieved, packed memories and
+map citations back to the caller's turn ids. Without a usable reply it degrades to the
+retrieved context. It receives the search result, not ``Memory``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from .errors import LLMError
 from .llm.base import LLM
 from .llm.json import parse_json
-from .types import Hit
+from .types import Hit, SearchResult
 
 log = logging.getLogger("remem.answer")
 
@@ -57,9 +58,9 @@ def cited_sources(reply: Any, hits: list[Hit]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def answer(memory: Any, question: str, *, llm: LLM, budget_tokens: int = 1500,
-           **scope: Any) -> Answer:
-    result = memory.search(question, limit=50, budget_tokens=budget_tokens, **scope)
+def answer(question: str, result: SearchResult, *, llm: LLM) -> Answer:
+    """Ask ``llm`` to answer ``question`` from the retrieved ``result`` (its hits and
+    packed context); ``Memory.answer`` retrieves it first."""
     hits = list(result)
     all_sources = tuple(dict.fromkeys(s for h in hits for s in h.source_ids))
     try:

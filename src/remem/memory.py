@@ -419,8 +419,9 @@ class Memory:
         nothing usable, ``Answer.text`` is None and the retrieved context is still there."""
         from .answer import answer
 
-        return answer(self, question, llm=llm, budget_tokens=budget_tokens, user_id=user_id,
-                      agent_id=agent_id, session_id=session_id)
+        result = self.search(question, user_id=user_id, agent_id=agent_id,
+                             session_id=session_id, limit=50, budget_tokens=budget_tokens)
+        return answer(question, result, llm=llm)
 
     # -- export / import ------------------------------------------------------------
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
