@@ -13,10 +13,11 @@ from .errors import (
 )
 from .config import ExtractConfig, ForgetPolicy, MaintainConfig, SearchConfig
 from .memory import Memory
-from .types import AddResult, HistoryEntry, Hit, MemoryItem, SearchResult
+from .types import AddResult, Answer, HistoryEntry, Hit, MaintainReport, MemoryItem, SearchResult
 
 __all__ = [
     "AddResult",
+    "Answer",
     "Embedder",
     "EmbedderError",
     "ExtractConfig",
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidInput",
     "LLMError",
     "MaintainConfig",
+    "MaintainReport",
     "Memory",
     "MemoryItem",
     "MigrationError",

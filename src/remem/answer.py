@@ -5,13 +5,12 @@ retrieved context. It receives the search result, not ``Memory``."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LLMError
 from .llm.base import LLM
 from .llm.json import parse_json
-from .types import Hit, SearchResult
+from .types import Answer, Hit, SearchResult
 
 log = logging.getLogger("remem.answer")
 
@@ -22,20 +21,6 @@ SYSTEM = (
     "know. Reply with a JSON object: {\"answer\": \"...\", \"sources\": [numbers of the "
     "memories you used]}."
 )
-
-
-@dataclass(frozen=True)
-class Answer:
-    """``text`` is None when the LLM gave nothing usable (see ``error``); ``source_ids``
-    are the caller's turn ids behind the memories the answer cites (or, without an
-    answer, behind every memory retrieved)."""
-
-    text: str | None
-    source_ids: tuple[str, ...]
-    context: str
-    hits: tuple[Hit, ...]
-    usage: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 def build_prompt(question: str, hits: list[Hit]) -> list[dict[str, str]]:

@@ -17,7 +17,6 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -29,30 +28,13 @@ from .config import ForgetPolicy, MaintainConfig
 from .ingest.entities import normalise
 from .ingest.segment import mean_vector
 from .store._common import UNRANKED_TYPES
-from .types import MemoryRecord, Scope
+from .types import MaintainReport, MemoryRecord, Scope
 
 log = logging.getLogger("remem.lifecycle")
 
 SUMMARY_TYPES = UNRANKED_TYPES  # written by maintenance, not ranked by search
 DERIVED_TYPES = ("segment", *SUMMARY_TYPES)  # built from other memories
 _WORD = re.compile(r"\w+")
-
-
-@dataclass
-class MaintainReport:
-    """What one ``maintain`` run changed (counts over all users it visited)."""
-
-    users: int = 0
-    merged: int = 0  # memories folded into another
-    summaries: int = 0  # summaries written (new or refreshed)
-    profiles: int = 0
-    archived: int = 0
-    deleted: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
 # -- pure parts ----------------------------------------------------------------------

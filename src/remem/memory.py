@@ -21,11 +21,12 @@ from ._ids import new_id
 from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
-from .config import ExtractConfig, SearchConfig
+from .config import ExtractConfig, MaintainConfig, SearchConfig
 from .maintain import SUMMARY_TYPES
 from .search import pipeline
 from .store.sqlite import SQLiteStore
-from .types import AddResult, Episode, HistoryEntry, MemoryItem, MemoryRecord, Scope, SearchResult
+from .types import (AddResult, Answer, Episode, HistoryEntry, MaintainReport, MemoryItem,
+                    MemoryRecord, Scope, SearchResult)
 
 MAX_LIMIT = 1000
 log = logging.getLogger("remem")
@@ -384,8 +385,8 @@ class Memory:
             raise NotFound(f"no memory with id {old_id!r} or {new_id!r}")
         return self.get(old_id)
 
-    def maintain(self, user_id: str | None = None, *, config: Any = None,
-                 now: Any = None) -> Any:
+    def maintain(self, user_id: str | None = None, *, config: MaintainConfig | None = None,
+                 now: Any = None) -> MaintainReport:
         """LLM-free maintenance of one user (or all): merge near-duplicates, refresh
         session summaries and entity profiles, and, with a forget policy in ``config``
         (``remem.MaintainConfig``), archive what has faded. Every change is in
@@ -413,7 +414,7 @@ class Memory:
         return [MemoryItem.from_record(m) for m in recs]
 
     def answer(self, question: str, *, user_id: str, llm: Any, agent_id: str | None = None,
-               session_id: str | None = None, budget_tokens: int = 1500) -> Any:
+               session_id: str | None = None, budget_tokens: int = 1500) -> Answer:
         """Retrieve and pack memories for ``question``, ask ``llm`` (any ``remem.llm.LLM``)
         and return an ``Answer`` citing the caller's turn ids. If the LLM fails or answers
         nothing usable, ``Answer.text`` is None and the retrieved context is still there."""

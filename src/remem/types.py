@@ -1,4 +1,5 @@
-"""Typed values passed between remem's stages. All frozen."""
+"""Typed values passed between remem's stages and returned to callers. All frozen except
+the report a maintenance run fills in (``MaintainReport``)."""
 
 from __future__ import annotations
 
@@ -200,3 +201,34 @@ class AddResult:
         if self.fact_ids or self.llm_error:
             out.update(fact_ids=list(self.fact_ids), llm_error=self.llm_error)
         return out
+
+
+@dataclass(frozen=True)
+class Answer:
+    """``text`` is None when the LLM gave nothing usable (see ``error``); ``source_ids``
+    are the caller's turn ids behind the memories the answer cites (or, without an
+    answer, behind every memory retrieved)."""
+
+    text: str | None
+    source_ids: tuple[str, ...]
+    context: str
+    hits: tuple[Hit, ...]
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class MaintainReport:
+    """What one ``maintain`` run changed (counts over all users it visited)."""
+
+    users: int = 0
+    merged: int = 0  # memories folded into another
+    summaries: int = 0  # summaries written (new or refreshed)
+    profiles: int = 0
+    archived: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

@@ -242,7 +242,7 @@ class FlakyMemory:
             raise RuntimeError("store went away")
         self.entered.set()
         self.release.wait(10)
-        from remem.maintain import MaintainReport
+        from remem.types import MaintainReport
 
         return MaintainReport(users=1, merged=2)
 

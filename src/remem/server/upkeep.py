@@ -30,7 +30,7 @@ from .errors import forbidden
 from .tenancy import Principal, TenantMemory
 
 if TYPE_CHECKING:
-    from ..maintain import MaintainReport
+    from ..types import MaintainReport
 
 log = logging.getLogger("remem.server.upkeep")
 
