@@ -9,7 +9,7 @@ from typing import Any
 from conftest import conversation
 
 from remem import HashingEmbedder, Memory
-from remem._cli_copy import open_store
+from remem.cli.copy import open_store
 from remem.cli import main
 
 from .conftest import new_pg_database

@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _require_extra()
     import uvicorn
 
-    from ..cli import _open
+    from ..cli.common import open_memory as _open
     from .app import create_app
 
     with _open(args) as memory:
@@ -119,7 +119,7 @@ def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             print(json.dumps(row))
         return
-    from ..cli import _table
+    from ..cli.common import table as _table
 
     print(_table(rows, [c for c in ("id", "tenant", "admin", "name", "active", "key")
                         if any(c in r for r in rows)]) if rows else "(no keys)")
@@ -150,7 +150,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     _require_extra()
-    from ..cli import _open
+    from ..cli.common import open_memory as _open
     from .auth import check_tenant
     from .mcp import run_stdio
     from .tenancy import Principal, TenantMemory

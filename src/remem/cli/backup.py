@@ -7,37 +7,37 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+from .common import emit
+
 
 def _store_path(args: argparse.Namespace) -> str:
     if args.db:
         return args.db if args.db.startswith(("postgresql://", "postgres://")) \
             else str(Path(args.db).expanduser())
-    from .memory import default_path
+    from ..memory import default_path
 
     return str(default_path())
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from .backup import backup
-    from .cli import _emit
+    from ..backup import backup
 
     info = backup(_store_path(args), args.dest, overwrite=args.force)
-    _emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])
+    emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .backup import restore
-    from .cli import _emit
+    from ..backup import restore
 
     info = restore(args.src, _store_path(args), overwrite=args.force)
-    _emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])
+    emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])
     return 0
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``backup`` and ``restore`` to the ``remem`` subcommands."""
-    # cli.py wraps sub.add_parser to add ``common`` itself; a plain one needs it passed
+    # the remem parser wraps sub.add_parser to add ``common`` itself; a plain one needs it passed
     top = {"parents": [common]} if inspect.ismethod(sub.add_parser) else {}
 
     sp = sub.add_parser("backup", help="copy the store to DEST while writes continue", **top)

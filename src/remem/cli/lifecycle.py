@@ -7,51 +7,46 @@ import argparse
 import inspect
 from typing import Any
 
+from ..config import ForgetPolicy, MaintainConfig
+from ..errors import InvalidInput
+from .common import emit, open_memory
+
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from .cli import _emit, _open
-    from .config import ForgetPolicy, MaintainConfig
-
     forget = None
     if args.forget:
         forget = ForgetPolicy(half_life_days=args.half_life_days, threshold=args.threshold,
                               min_age_days=args.min_age_days, hard_delete=args.hard_delete)
     elif args.hard_delete:
-        from .errors import InvalidInput
-
         raise InvalidInput("--hard-delete only applies with --forget")
     config = MaintainConfig(dedupe=not args.no_dedupe, summaries=not args.no_summaries,
                             profiles=not args.no_profiles, forget=forget)
-    with _open(args) as mem:
+    with open_memory(args) as mem:
         report = mem.maintain(args.user, config=config)
     row = report.to_dict()
     row["errors"] = "; ".join(row["errors"]) if args.plain else row["errors"]
-    _emit(args, [row], ["users", "merged", "summaries", "profiles", "archived", "deleted",
-                        "seconds"])
+    emit(args, [row], ["users", "merged", "summaries", "profiles", "archived", "deleted",
+                       "seconds"])
     return 1 if report.errors else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .cli import _emit, _open
-
-    with _open(args) as mem:
+    with open_memory(args) as mem:
         if args.cmd == "archive":
             item = mem.archive(args.id, user_id=args.user, reason=args.reason)
         else:
             item = mem.restore(args.id, user_id=args.user)
-    _emit(args, [{"id": item.id, "status": item.status, "text": item.text}],
-          ["id", "status", "text"])
+    emit(args, [{"id": item.id, "status": item.status, "text": item.text}],
+         ["id", "status", "text"])
     return 0
 
 
 def cmd_supersede(args: argparse.Namespace) -> int:
-    from .cli import _emit, _open
-
-    with _open(args) as mem:
+    with open_memory(args) as mem:
         old = mem.supersede(args.old, args.new, user_id=args.user, at=args.at)
-    _emit(args, [{"id": old.id, "superseded_by": old.superseded_by,
-                  "valid_to": old.valid_to.isoformat() if old.valid_to else None}],
-          ["id", "superseded_by", "valid_to"])
+    emit(args, [{"id": old.id, "superseded_by": old.superseded_by,
+                 "valid_to": old.valid_to.isoformat() if old.valid_to else None}],
+         ["id", "superseded_by", "valid_to"])
     return 0
 
 

@@ -9,6 +9,9 @@ import inspect
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..errors import InvalidInput
+from .common import emit
+
 CHUNK = 2000
 
 
@@ -19,10 +22,10 @@ def is_dsn(target: str) -> bool:
 def open_store(target: str) -> Any:
     """The store at ``target``: a PostgreSQL DSN or a SQLite file path."""
     if is_dsn(target):
-        from .store.postgres import PostgresStore
+        from ..store.postgres import PostgresStore
 
         return PostgresStore(target)
-    from .store.sqlite import SQLiteStore
+    from ..store.sqlite import SQLiteStore
 
     return SQLiteStore(target if target == ":memory:" else Path(target).expanduser())
 
@@ -49,9 +52,6 @@ def copy_store(src: Any, dst: Any, *, user_id: str | None = None, chunk: int = C
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from .cli import _emit
-    from .errors import InvalidInput
-
     if args.src == args.dst:
         raise InvalidInput("SRC and DST are the same store")
     if not is_dsn(args.src) and not Path(args.src).expanduser().is_file():
@@ -66,7 +66,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     finally:
         src.close()
     row = {"src": getattr(src, "path", args.src), "dst": getattr(dst, "path", args.dst), **stats}
-    _emit(args, [row], ["src", "dst", "episodes", "memories", "history", "skipped"])
+    emit(args, [row], ["src", "dst", "episodes", "memories", "history", "skipped"])
     return 0
 
 

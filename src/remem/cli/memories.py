@@ -1,0 +1,150 @@
+"""The commands over one store's memories: ``add``, ``search``, ``list``, ``show``,
+``update``, ``delete``, ``export``, ``import`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput
+from .common import emit, open_memory, parse_json, table
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    if args.file:
+        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        messages = parse_json(raw, f"messages file {args.file}")
+    else:
+        if not args.text:
+            raise InvalidInput("give the text to remember, or --file with a JSON list of messages")
+        msg: dict[str, Any] = {"role": args.role, "content": " ".join(args.text)}
+        if args.speaker:
+            msg["name"] = args.speaker
+        if args.id:
+            msg["id"] = args.id
+        messages = [msg]
+    with open_memory(args) as mem:
+        result = mem.add(messages, user_id=args.user, agent_id=args.agent, session_id=args.session,
+                         timestamp=args.timestamp, metadata=parse_json(args.metadata, "--metadata"))
+    emit(args, [result.to_dict()], ["episode_ids", "memory_ids", "skipped"])
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        hits = mem.search(" ".join(args.query), user_id=args.user, agent_id=args.agent,
+                          session_id=args.session, limit=args.limit,
+                          filters=parse_json(args.filters, "--filters"),
+                          budget_tokens=args.budget)
+    if args.context:
+        print(hits.context)
+        return 0
+    rows = [h.to_dict() for h in hits]
+    cols = ["score", "speaker", "event_time", "text", "source_ids"]
+    if args.explain:
+        cols.append("explain")
+    if args.plain:
+        for r in rows:
+            if r["event_time"]:
+                r["event_time"] = r["event_time"][:16].replace("T", " ")
+    emit(args, rows, cols)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        items = mem.get_all(user_id=args.user, agent_id=args.agent, session_id=args.session,
+                            limit=args.limit, offset=args.offset)
+    emit(args, [i.to_dict() for i in items], ["id", "session_id", "speaker", "text", "source_ids"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        row = mem.get(args.id, user_id=args.user).to_dict()
+        row["history"] = [
+            {"event": h.event, "old_text": h.old_text, "new_text": h.new_text,
+             "at": h.at.isoformat(), "actor": h.actor} for h in mem.history(args.id)]
+    if args.plain:
+        for k, v in row.items():
+            if k != "history":
+                print(f"{k:>12}: {v}")
+        print(table(row["history"], ["at", "event", "old_text", "new_text"]))
+    else:
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        item = mem.update(args.id, " ".join(args.text), user_id=args.user)
+    emit(args, [item.to_dict()], ["id", "text", "updated_at"])
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        if args.all:
+            if not args.user:
+                raise InvalidInput("delete --all needs --user")
+            n = mem.delete_all(user_id=args.user, agent_id=args.agent, session_id=args.session)
+            emit(args, [{"deleted": n, "user_id": args.user}], ["deleted", "user_id"])
+            return 0
+        if not args.id:
+            raise InvalidInput("give a memory id, or --all --user USER")
+        mem.delete(args.id, user_id=args.user)
+    emit(args, [{"deleted": 1, "id": args.id}], ["deleted", "id"])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        if args.path == "-":
+            mem.export(sys.stdout, user_id=args.user)
+            return 0
+        n = mem.export(args.path, user_id=args.user)
+    print(json.dumps({"exported": n, "path": args.path}), file=sys.stderr if args.plain else sys.stdout)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    with open_memory(args) as mem:
+        from .progress import Progress
+
+        stats = mem.import_(sys.stdin if args.path == "-" else args.path,
+                            progress=Progress("re-embedding"))
+    emit(args, [stats], list(stats))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Ingest the bundled sample conversation into a store and answer sample questions."""
+    sample = json.loads(resources.files("remem").joinpath("data/sample.json").read_text("utf-8"))
+    user = sample["user_id"]
+    with open_memory(args) as mem:
+        t0 = time.perf_counter()
+        turns = 0
+        for s in sample["sessions"]:
+            r = mem.add(s["messages"], user_id=user, session_id=s["session_id"], timestamp=s["timestamp"])
+            turns += len(s["messages"])
+        dt = time.perf_counter() - t0
+        print(f"remem demo: stored {turns} turns for user {user!r} in {dt * 1000:.0f} ms "
+              f"(store: {mem.store.path}, embedder: {mem.embedder.name})\n")
+        for q in sample["queries"]:
+            t0 = time.perf_counter()
+            hits = mem.search(q, user_id=user, limit=args.limit)
+            ms = (time.perf_counter() - t0) * 1000
+            print(f"? {q}   ({ms:.1f} ms)")
+            for h in hits:
+                when = h.event_time.strftime("%Y-%m-%d") if h.event_time else "?"
+                who = f"{h.speaker}: " if h.speaker else ""
+                text = " / ".join(h.text.splitlines())
+                print(f"   {h.score:.4f}  [{when}] {who}{text}  <- {','.join(h.source_ids)}")
+            print()
+    del r
+    return 0
