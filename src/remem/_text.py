@@ -55,6 +55,15 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms[:64])
 
 
+def entity_key(name: str) -> str:
+    """Entity key: lower case, possessive and punctuation stripped, spaces collapsed. The
+    store indexes entities under it; extraction and search look them up with it."""
+    n = name.lower().replace("’", "'")
+    n = re.sub(r"'s\b", "", n)
+    n = re.sub(r"[^\w&\s-]", " ", n)
+    return " ".join(n.split())
+
+
 def content_hash(*parts: str) -> str:
     h = hashlib.sha256()
     for p in parts:

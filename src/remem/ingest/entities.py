@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .._text import STOPWORDS
+from .._text import STOPWORDS, entity_key
+
+normalise = entity_key  # the key entities are stored and looked up under (remem._text)
 
 # capitalised words that start chat sentences without naming anything
 _NOT_NAMES = frozenset(
@@ -31,14 +33,6 @@ _QUOTED = re.compile(r"[\"“]([A-Z][^\"”]{2,60})[\"”]")
 
 def _plain(word: str) -> str:
     return word.lower().replace("’", "'").strip(".,!?;:")
-
-
-def normalise(name: str) -> str:
-    """Entity key: lower case, possessive and punctuation stripped, spaces collapsed."""
-    n = name.lower().replace("’", "'")
-    n = re.sub(r"'s\b", "", n)
-    n = re.sub(r"[^\w&\s-]", " ", n)
-    return " ".join(n.split())
 
 
 def extract(text: str, known: Iterable[str] = ()) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..ingest.entities import normalise as entity_key
+from .._text import entity_key
 
 Row = tuple[Any, ...]
 

@@ -24,7 +24,7 @@ from ._sqlite_lifecycle import LifecycleMixin
 from ._sqlite_lexical import LexicalMixin
 from ._sqlite_vectors import VectorMixin
 from ._sqlite_transfer import TransferMixin
-from ..ingest.entities import normalise as entity_key
+from .._text import entity_key
 from ._common import check_filters, encode_int8, from_epoch
 
 class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, VectorMixin,
