@@ -169,7 +169,7 @@ def test_build_prompt_lists_turns_and_known_facts() -> None:
 def test_bench_locomo_reports_llm_cost(tmp_path, fake, capsys) -> None:  # noqa: ANN001
     from fakellm import parrot_facts
     from remem.cli import main
-    from test_cli import CONVERSATION, QA
+    from cli.test_cli import CONVERSATION, QA
 
     data = tmp_path / "conv-7.json"
     data.write_text(json.dumps({**CONVERSATION, "qa": QA}), encoding="utf-8")
