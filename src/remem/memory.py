@@ -189,9 +189,6 @@ class Memory:
     def llm_batch_turns(self) -> int:
         return self.engine.llm_batch_turns
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.engine.embed(texts)
-
     # -- writes ---------------------------------------------------------------------
     def add(
         self,
