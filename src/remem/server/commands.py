@@ -165,7 +165,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``serve``, ``keys`` and ``mcp`` to the ``remem`` subcommands. ``common`` holds
     the global options (--db, --embedder, --plain) that are accepted after a command."""
-    # cli.py wraps sub.add_parser to add ``common`` itself; a plain one needs it passed
+    # remem.cli wraps sub.add_parser to add ``common`` itself; a plain one needs it passed
     top = {"parents": [common]} if inspect.ismethod(sub.add_parser) else {}
 
     sp = sub.add_parser("serve", help="run the REST API (OpenAPI at /docs, MCP at /mcp)", **top)

@@ -54,7 +54,7 @@ def decode_int8_rows(blobs: Sequence[bytes]) -> np.ndarray:
     return raw[:, 4:].view(np.int8).astype(np.float32) * scales
 
 
-# written by maintenance (``remem.lifecycle``): not ranked by lexical, vector or graph
+# written by maintenance (``remem.maintain``): not ranked by lexical, vector or graph
 # search in any store, so they never shift the statistics turns are ranked by
 UNRANKED_TYPES = ("summary", "profile")
 UNRANKED_SQL = "(" + ", ".join(f"'{t}'" for t in UNRANKED_TYPES) + ")"  # for NOT IN
