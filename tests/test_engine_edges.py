@@ -3,7 +3,7 @@
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
-from remem.store._sqlite_lexical import prune_terms
+from remem.store.sqlite.lexical import prune_terms
 from remem.types import Scope
 
 

@@ -18,7 +18,7 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from .backup import backup
+    from .store.sqlite.backup import backup
     from .cli import _emit
 
     info = backup(_store_path(args), args.dest, overwrite=args.force)
@@ -27,7 +27,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .backup import restore
+    from .store.sqlite.backup import restore
     from .cli import _emit
 
     info = restore(args.src, _store_path(args), overwrite=args.force)

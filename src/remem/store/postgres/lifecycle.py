@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping, Sequence
 
-from ..errors import InvalidInput
-from ..types import MemoryRecord
-from ._lifecycle_rules import check_supersede, plan_merge
-from ._pg_rows import _MEMORY_COLS, _row_to_memory
+from ...errors import InvalidInput
+from ...types import MemoryRecord
+from .._lifecycle_rules import check_supersede, plan_merge
+from .rows import _MEMORY_COLS, _row_to_memory
 
 STATUS_EVENTS = {"archived": "ARCHIVE", "active": "RESTORE"}
 

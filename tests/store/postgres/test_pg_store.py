@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-import remem.store.postgres as pg
+import remem.store.postgres.store as pg
 from remem import HashingEmbedder, Memory, StoreError
-from remem.store.postgres import redact, tsquery_from_match
+from remem.store.postgres.store import redact, tsquery_from_match
 from remem.types import Scope
 
-from .conftest import new_pg_database
+from ..conftest import new_pg_database
 
 
 def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:

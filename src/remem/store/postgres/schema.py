@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MigrationError
+from ...errors import MigrationError
 
 # pg_advisory_lock key: "remem" as a number (any constant shared by all workers)
 LOCK_KEY = 0x72656D656D

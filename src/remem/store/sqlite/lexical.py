@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .._lexicon import LexicalIndex, query_terms
-from ..types import Scope
-from ._common import UNRANKED_SQL, Columns, scope_mask
+from .lexicon import LexicalIndex, query_terms
+from ...types import Scope
+from .._common import UNRANKED_SQL, Columns, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")

@@ -19,16 +19,16 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .._entities import normalise as entity_key
-from .._text import fts_query
-from ..errors import InvalidInput, StoreError
-from ..types import Episode, HistoryEntry, MemoryRecord, Scope
-from . import _pg_schema
-from ._common import UNRANKED_SQL, UNRANKED_TYPES, check_filters, from_epoch, scope_sql
-from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
-from ._inspect import InspectMixin
-from ._pg_lifecycle import PgLifecycleMixin
-from ._pg_transfer import PgTransferMixin
+from ..._entities import normalise as entity_key
+from ..._text import fts_query
+from ...errors import InvalidInput, StoreError
+from ...types import Episode, HistoryEntry, MemoryRecord, Scope
+from . import schema as _pg_schema
+from .._common import UNRANKED_SQL, UNRANKED_TYPES, check_filters, from_epoch, scope_sql
+from .rows import _MEMORY_COLS, _row_to_memory, _vec
+from ..inspect import InspectMixin
+from .lifecycle import PgLifecycleMixin
+from .transfer import PgTransferMixin
 
 _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HNSW)
 # Lexical search in a user of up to this many memories ranks the scope's own rows. Left to

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .._dense import EXACT_MAX, SignCodes, top_k
-from ..types import Scope
-from ._common import UNRANKED_SQL, Columns, decode_int8_rows, scope_mask
+from .dense import EXACT_MAX, SignCodes, top_k
+from ...types import Scope
+from .._common import UNRANKED_SQL, Columns, decode_int8_rows, scope_mask
 
 
 @dataclass

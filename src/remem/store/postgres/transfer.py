@@ -9,8 +9,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ._common import decode_vector, encode_vector, memory_export, memory_from_export
-from ._pg_rows import _MEMORY_COLS, _row_to_memory, _vec
+from .._common import decode_vector, encode_vector, memory_export, memory_from_export
+from .rows import _MEMORY_COLS, _row_to_memory, _vec
 
 _PAGE = 1000  # export page size
 

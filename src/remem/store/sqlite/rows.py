@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..types import MemoryRecord, Scope
-from ._common import scope_sql
+from ...types import MemoryRecord, Scope
+from .._common import scope_sql
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ._text import content_words, words
+from ..._text import content_words, words
 
 _STEMS: dict[str, str] = {}
 _STEMMER = None

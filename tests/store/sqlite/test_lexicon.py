@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remem._lexicon import LexicalIndex, _stem, query_terms, tokens
+from remem.store.sqlite.lexicon import LexicalIndex, _stem, query_terms, tokens
 
 
 def test_tokenizer_folds_case_diacritics_and_stems() -> None:

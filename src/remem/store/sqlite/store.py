@@ -13,19 +13,19 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InvalidInput, StoreError
-from ..types import Episode, HistoryEntry, MemoryRecord, Scope
-from . import _sqlite_schema
-from ._common import UNRANKED_TYPES
-from ._sqlite_rows import _MEMORY_COLS, _row_to_memory, _scope_sql
-from ._inspect import InspectMixin
-from ._sqlite_cache import ScopeCacheMixin
-from ._sqlite_lifecycle import LifecycleMixin
-from ._sqlite_lexical import LexicalMixin
-from ._sqlite_vectors import VectorMixin
-from ._sqlite_transfer import TransferMixin
-from .._entities import normalise as entity_key
-from ._common import check_filters, encode_int8, from_epoch
+from ...errors import InvalidInput, StoreError
+from ...types import Episode, HistoryEntry, MemoryRecord, Scope
+from . import schema as _sqlite_schema
+from .._common import UNRANKED_TYPES
+from .rows import _MEMORY_COLS, _row_to_memory, _scope_sql
+from ..inspect import InspectMixin
+from .caches import ScopeCacheMixin
+from .lifecycle import LifecycleMixin
+from .lexical import LexicalMixin
+from .vectors import VectorMixin
+from .transfer import TransferMixin
+from ..._entities import normalise as entity_key
+from .._common import check_filters, encode_int8, from_epoch
 
 class SQLiteStore(TransferMixin, InspectMixin, LifecycleMixin, LexicalMixin, VectorMixin,
                   ScopeCacheMixin):

@@ -7,8 +7,8 @@ import json
 import sqlite3
 from typing import Any, Iterator, Sequence
 
-from ._common import decode_int8, decode_vector, encode_vector, memory_export, memory_from_export
-from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
+from .._common import decode_int8, decode_vector, encode_vector, memory_export, memory_from_export
+from .rows import _MEMORY_COLS, _row_to_memory
 
 
 class TransferMixin:

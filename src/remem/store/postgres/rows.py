@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..types import MemoryRecord, Scope
+from ...types import MemoryRecord, Scope
 
 _MEMORY_COLS = (
     "id, user_id, agent_id, session_id, text, keys, type, speaker, source_ids, episode_ids, "

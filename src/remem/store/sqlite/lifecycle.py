@@ -11,10 +11,10 @@ import sqlite3
 import time
 from typing import Any, Mapping, Sequence
 
-from ..errors import InvalidInput
-from ..types import MemoryRecord
-from ._lifecycle_rules import check_supersede, plan_merge
-from ._sqlite_rows import _MEMORY_COLS, _row_to_memory
+from ...errors import InvalidInput
+from ...types import MemoryRecord
+from .._lifecycle_rules import check_supersede, plan_merge
+from .rows import _MEMORY_COLS, _row_to_memory
 
 STATUS_EVENTS = {"archived": "ARCHIVE", "active": "RESTORE"}
 
