@@ -346,6 +346,10 @@ class PostgresStore(PgLifecycleMixin, PgTransferMixin, InspectMixin):
             for m_id, text in rows:
                 self._history(conn, m_id, scope.user_id, "DELETE", text, None)
             conn.execute(f"DELETE FROM episodes WHERE {where}", args)
+            # entity names no remaining memory mentions go too (they are the user's data)
+            conn.execute("DELETE FROM entities e WHERE user_id=%s AND NOT EXISTS "
+                         "(SELECT 1 FROM memory_entities me WHERE me.entity_id = e.id)",
+                         (scope.user_id,))
             self._bump(conn, [scope.user_id], mutation=True)
             return len(rows)
 
