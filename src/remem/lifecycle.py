@@ -25,7 +25,7 @@ import numpy as np
 from ._ids import new_id
 from ._segment import mean_vector
 from .errors import InvalidInput
-from .store._common import UNRANKED_TYPES
+from .store.sql import UNRANKED_TYPES
 from .types import MemoryRecord, Scope
 
 if TYPE_CHECKING:

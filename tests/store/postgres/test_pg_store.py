@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-import remem.store.postgres.store as pg
+import remem.store.postgres.search as pg
 from remem import HashingEmbedder, Memory, StoreError
-from remem.store.postgres.store import redact, tsquery_from_match
+from remem.store.postgres import PostgresStore, redact
+from remem.store.postgres.search import tsquery_from_match
 from remem.types import Scope
 
 from ..conftest import new_pg_database
@@ -29,7 +30,7 @@ def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytes
 
 def test_unreachable_database_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open store postgresql://u:\\*\\*\\*@"):
-        pg.PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
+        PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
 
 
 def test_tsquery_from_fts_match() -> None:

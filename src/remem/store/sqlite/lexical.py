@@ -18,7 +18,8 @@ import numpy as np
 
 from .lexicon import LexicalIndex, query_terms
 from ...types import Scope
-from .._common import UNRANKED_SQL, Columns, scope_mask
+from ..sql import UNRANKED_SQL
+from .caches import Columns, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
