@@ -26,6 +26,7 @@ from .errors import InvalidInput, NotFound, RememError
 from .config import SearchConfig
 from .lifecycle import SUMMARY_TYPES
 from .search import pipeline
+from .store.protocol import Store
 from .store.sqlite import SQLiteStore
 from .types import AddResult, Episode, HistoryEntry, MemoryRecord, Scope, SearchResult
 
@@ -125,7 +126,7 @@ class Memory:
         path: str | os.PathLike[str] | None = None,
         *,
         embedder: Embedder | None = None,
-        store: Any = None,
+        store: Store | None = None,
         config: SearchConfig | None = None,
         extract_config: _extract.ExtractConfig | None = None,
         llm: Any = None,
@@ -200,7 +201,7 @@ class Memory:
 
     # the engine's parts, as attributes (config and llm may be replaced on a live Memory)
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.engine.store
 
     @property

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..._text import fts_query
 from ...types import Scope
+from ..protocol import QueryTerms
 from ..sql import UNRANKED_SQL, scope_sql
 
 _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HNSW)
@@ -20,7 +20,7 @@ _EXACT_MAX = 20_000  # scopes up to this many vectors are scanned exactly (no HN
 # prepared statements get after 5 runs; often in custom plans too), which reads the posting
 # lists of the query's words across all users: 200k+ entries, 30-70 ms at 1M memories.
 _SCAN_MAX = 20_000
-_TERM = re.compile(r'"([^"]*)"')
+_SPLIT = re.compile(r"[\W_]+")
 
 
 def _vec(v: np.ndarray) -> str:
@@ -32,16 +32,15 @@ def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     return where.replace("?", "%s"), args
 
 
-def tsquery_from_match(match: str) -> str | None:
-    """Turn the FTS5 expression of ``remem._text.fts_query`` (``"a" OR "b c"``) into a
-    ``to_tsquery`` string (``'a' | 'b' <-> 'c'``): the same terms, OR-ed; a term of
-    several words is a phrase. ``None`` when no term is left."""
+def tsquery(words: Sequence[str]) -> str | None:
+    """A ``to_tsquery`` string matching any of the words (``'a' | 'b'``); a word of
+    several parts (``dmitri's``) is a phrase (``'dmitri' <-> 's'``). Only letters and
+    digits reach the query; ``None`` when no word is left."""
     alts = []
-    for term in _TERM.findall(match):
-        parts = ["'" + w.replace("\\", "").replace("'", "") + "'" for w in term.split()]
-        parts = [p for p in parts if p != "''"]
+    for word in words:
+        parts = ["'" + p + "'" for p in _SPLIT.split(word) if p]
         if parts:
-            alts.append(" <-> ".join(parts) if len(parts) > 1 else parts[0])
+            alts.append(" <-> ".join(parts))
     return " | ".join(alts) if alts else None
 
 
@@ -57,15 +56,13 @@ class SearchMixin:
         with self._conn() as conn:
             return conn.execute(sql, args).fetchall()
 
-    def lexical(self, scope: Scope, query: str, limit: int, allowed: set[str] | None = None,
-                keys_weight: float = 0.5, max_df: float | None = None,
-                prune_min_rows: int = 2000,
-                max_postings: int | None = None) -> list[tuple[str, float]]:
+    def lexical(self, scope: Scope, terms: QueryTerms, limit: int,
+                allowed: set[str] | None = None,
+                keys_weight: float = 0.5) -> list[tuple[str, float]]:
         """``ts_rank`` (length-normalised) over text (weight A, 1.0) and expanded keys
-        (weight B, ``keys_weight``) within the scope; higher is better. (``max_df`` term
-        pruning is not applied here: the GIN index already skips stopwords.)"""
-        match = fts_query(query)
-        tsq = tsquery_from_match(match) if match else None
+        (weight B, ``keys_weight``) within the scope for any of the query words the terms
+        came from (PostgreSQL's English configuration analyses them); higher is better."""
+        tsq = tsquery(terms.words)
         if tsq is None:
             return []
         where, args = _scope_sql(scope)
@@ -136,3 +133,7 @@ class SearchMixin:
             self._indexed.update(r[0] for r in self._pg_q("SELECT embed_model FROM vector_indexes"))
         return self._indexed
 
+
+    def doc_freqs(self, scope: Scope, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """No term statistics here (``ts_rank`` is not BM25): nothing is pruned."""
+        return 0, {}
