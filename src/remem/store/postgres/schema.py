@@ -1,4 +1,4 @@
-"""PostgreSQL schema as an ordered list of migrations, mirroring ``_sqlite_schema``.
+"""PostgreSQL schema as an ordered list of migrations, mirroring ``sqlite.schema``.
 
 Each migration runs in the transaction that records it in ``remem_meta``; the whole run
 holds a session advisory lock, so several workers starting at once migrate one after the

@@ -3,7 +3,7 @@
 search and kept current like the other per-user caches.
 
 Adds since the cached snapshot are appended (rows above its rowid mark, read in the same
-transaction as the scope version by ``_sqlite_cache._incremental``, so writes from other
+transaction as the scope version by ``caches._incremental``, so writes from other
 processes are never missed or counted twice). After a write that changed or removed memories, the cache compares the
 user's active rows with what it indexed: rows gone leave, rows whose ``updated_at``
 moved are indexed again, rows back (restored) are added; the index is rebuilt only when
