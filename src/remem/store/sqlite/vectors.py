@@ -5,7 +5,7 @@ matrix (decoded from the int8 rows once, then appended to on adds), scanned with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import math
 
