@@ -3,7 +3,7 @@
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
-from remem.store._sqlite_lexical import prune_terms
+from remem.search.terms import lexical_terms, prune_terms
 from remem.types import Scope
 
 
@@ -77,8 +77,12 @@ def test_common_terms_are_pruned_only_in_large_scopes(m):
     assert prune_terms({"common": 31, "words": 31}, 1, None) in (["common"], ["words"])
     # below prune_min_rows the query is untouched (both terms score), above it "common"
     # no longer counts: the zebra row's score is then zebra's alone
-    full = dict(m.store.lexical(Scope("u"), "common zebra", 5, max_df=0.25, prune_min_rows=10_000))
-    pruned = dict(m.store.lexical(Scope("u"), "common zebra", 5, max_df=0.25, prune_min_rows=1))
+    def lexical(min_rows: int) -> dict[str, float]:
+        terms = lexical_terms(m.store, Scope("u"), "common zebra", max_df=0.25,
+                              prune_min_rows=min_rows, max_postings=None)
+        return dict(m.store.lexical(Scope("u"), terms, 5))
+
+    full, pruned = lexical(10_000), lexical(1)
     assert len(full) == 5 and len(pruned) == 1 and max(full.values()) > max(pruned.values())
     hits = m.search("common zebra", user_id="u", limit=3)
     assert "zebra" in hits[0].text

@@ -24,11 +24,12 @@ SRC = Path(remem.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("faces", ("remem.cli", "remem.server", "remem.bench")),
     ("memory", ("remem", "remem.memory", "remem.lifecycle")),
+    # _engine: what the pipelines receive (the store, the embedder, the configs)
     ("pipelines", ("remem.ingest", "remem.search", "remem.maintain", "remem.transfer",
-                   "remem.answer")),
-    ("store", ("remem.store", "remem.backup", "remem._lexicon", "remem._dense")),
+                   "remem.answer", "remem._engine")),
+    ("store", ("remem.store",)),
 ]
-BASE = "base"  # types, config, errors, _engine, _ids, _text, embed, llm
+BASE = "base"  # types, config, errors, _ids, _text, embed, llm
 RANK = {name: len(LAYERS) - i for i, (name, _) in enumerate(LAYERS)} | {BASE: 0}
 
 # cycles that exist and have an owner; each must name who removes it

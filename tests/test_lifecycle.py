@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory, NotFound
+from remem.search.terms import terms_of
 from remem.types import Scope
 from remem.cli import main
 from remem.config import ForgetPolicy, MaintainConfig
@@ -138,7 +139,7 @@ def test_maintain_merges_duplicated_input_and_keeps_every_episode(mem, tmp_path)
     db = sqlite3.connect(tmp_path / "m.db")
     episodes = db.execute("SELECT count(*) FROM episodes").fetchone()[0]
     words = " ".join(text for _, text in CHAT)
-    lexical_before = {i for i, _ in mem.store.lexical(Scope("ana"), words, 100)}
+    lexical_before = {i for i, _ in mem.store.lexical(Scope("ana"), terms_of(words), 100)}
     assert len(lexical_before) >= 12  # both copies' turns (and their segments) match
     report = mem.maintain(config=MaintainConfig(summaries=False, profiles=False))
     assert report.merged == 6 and report.users == 2 and not report.errors
@@ -146,7 +147,7 @@ def test_maintain_merges_duplicated_input_and_keeps_every_episode(mem, tmp_path)
     assert len(kept) == 6 and len(turns(mem, "bob")) == 6
     assert all(len(i.source_ids) == 2 for i in kept)  # provenance union of both copies
     assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == episodes  # raw kept
-    gone = {i for i, _ in mem.store.lexical(Scope("ana"), words, 100)}
+    gone = {i for i, _ in mem.store.lexical(Scope("ana"), terms_of(words), 100)}
     assert lexical_before - gone == set(lexical_before) - {i.id for i in kept} - {
         i.id for i in mem.get_all(user_id="ana", limit=1000) if i.type != "turn"}
     assert len(lexical_before - gone) == 6  # the merged copies left the lexical index

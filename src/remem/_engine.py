@@ -13,11 +13,12 @@ import numpy as np
 
 from .embed.base import Embedder
 from .errors import EmbedderError, RememError
+from .store.protocol import Store
 
 
 @dataclass
 class Engine:
-    store: Any  # a remem.store protocol implementation
+    store: Store
     embedder: Embedder
     config: Any  # remem.config.SearchConfig
     extract_config: Any  # remem ExtractConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
@@ -41,20 +42,6 @@ def content_words(text: str) -> list[str]:
     return list(seen)
 
 
-def fts_query(text: str) -> str | None:
-    """Build an FTS5 MATCH expression (OR of quoted terms) from free text.
-
-    Stopwords are dropped unless nothing else is left. Returns ``None`` when the text
-    has no searchable word at all.
-    """
-    terms = content_words(text) or list(dict.fromkeys(words(text)))
-    terms = [t.replace("'", " ").replace('"', " ").strip() for t in terms]
-    terms = [t for t in terms if t]
-    if not terms:
-        return None
-    return " OR ".join(f'"{t}"' for t in terms[:64])
-
-
 def entity_key(name: str) -> str:
     """Entity key: lower case, possessive and punctuation stripped, spaces collapsed. The
     store indexes entities under it; extraction and search look them up with it."""
@@ -70,3 +57,48 @@ def content_hash(*parts: str) -> str:
         h.update(p.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+# -- the lexical analyser: index terms of documents and queries alike --------------------
+_STEMS: dict[str, str] = {}
+_STEMMER = None
+
+
+def stem(word: str) -> str:
+    """The Porter stem of a folded word (memoised)."""
+    out = _STEMS.get(word)
+    if out is None:
+        global _STEMMER
+        if _STEMMER is None:
+            import snowballstemmer
+
+            _STEMMER = snowballstemmer.stemmer("porter")
+        if len(_STEMS) > 500_000:
+            _STEMS.clear()
+        out = _STEMS[word] = _STEMMER.stemWord(word)
+    return out
+
+
+class _Fold(dict):
+    """``str.translate`` table, filled on first sight of each character: letters and
+    digits lose their diacritics, combining marks vanish, anything else splits words."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if unicodedata.combining(ch):
+            out = ""
+        elif not ch.isalnum():
+            out = " "
+        else:
+            out = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                          if not unicodedata.combining(c))
+        self[code] = out
+        return out
+
+
+_FOLD = _Fold()
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased, diacritic-free words of ``text`` (letters and digits), unstemmed."""
+    return text.lower().translate(_FOLD).split()

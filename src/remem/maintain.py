@@ -27,7 +27,7 @@ from ._ids import new_id
 from .config import ForgetPolicy, MaintainConfig
 from .ingest.entities import normalise
 from .ingest.segment import mean_vector
-from .store._common import UNRANKED_TYPES
+from .store.sql import UNRANKED_TYPES
 from .types import MaintainReport, MemoryRecord, Scope
 
 log = logging.getLogger("remem.lifecycle")

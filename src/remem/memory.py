@@ -24,6 +24,7 @@ from .errors import InvalidInput, NotFound, RememError
 from .config import ExtractConfig, MaintainConfig, SearchConfig
 from .maintain import SUMMARY_TYPES
 from .search import pipeline
+from .store.protocol import Store
 from .store.sqlite import SQLiteStore
 from .types import (AddResult, Answer, Episode, HistoryEntry, MaintainReport, MemoryItem,
                     MemoryRecord, Scope, SearchResult)
@@ -83,7 +84,7 @@ class Memory:
         path: str | os.PathLike[str] | None = None,
         *,
         embedder: Embedder | None = None,
-        store: Any = None,
+        store: Store | None = None,
         config: SearchConfig | None = None,
         extract_config: ExtractConfig | None = None,
         llm: Any = None,
@@ -158,7 +159,7 @@ class Memory:
 
     # the engine's parts, as attributes (config and llm may be replaced on a live Memory)
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.engine.store
 
     @property

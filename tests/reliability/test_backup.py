@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory
-from remem.backup import backup, restore
+from remem.store.sqlite.backup import backup, restore
 from remem.cli import main
 
 from . import kit

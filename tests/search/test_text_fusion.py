@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from remem._text import STOPWORDS, content_words, fts_query, word_count, words
+from remem._text import STOPWORDS, content_words, word_count, words
 from remem.bench.metrics import percentile, recall_at_k, recall_by_turns, recall_within_words
 from remem.search.fusion import order, rrf
 
@@ -29,53 +27,6 @@ def test_content_words_drop_stopwords_and_deduplicate_in_order() -> None:
     assert content_words("The dog and the cat and THE dog") == ["dog", "cat"]
     assert content_words("what is it?") == []
     assert "the" in STOPWORDS and "dog" not in STOPWORDS
-
-
-# -- fts_query --------------------------------------------------------------------------
-def test_fts_query_or_of_quoted_content_terms() -> None:
-    assert fts_query("Where does Ana live now?") == '"ana" OR "live" OR "now"'
-
-
-def test_fts_query_falls_back_to_stopwords_when_nothing_else() -> None:
-    assert fts_query("the a") == '"the" OR "a"'
-
-
-@pytest.mark.parametrize("text", ["?!...", "   ", "-- ;; ''", '"""'])
-def test_fts_query_none_for_punctuation_only(text: str) -> None:
-    assert fts_query(text) is None
-
-
-def test_fts_query_quotes_and_apostrophes_cannot_break_out() -> None:
-    q = fts_query('Ana\'s "dog" said: it\'s OR NOT NEAR(x) *')
-    assert q is not None
-    # every term is one double-quoted token; no stray quote or apostrophe inside
-    for term in q.split(" OR "):
-        assert term.startswith('"') and term.endswith('"')
-        assert '"' not in term[1:-1] and "'" not in term[1:-1]
-    assert '"ana s"' in q and '"dog"' in q and '"near"' in q
-
-
-@pytest.mark.parametrize("text", [
-    "Ana's dog", 'he said "hi" AND left', "x OR y NOT z", "NEAR(a b)", "col:umn ^start *",
-    "don't won't", "’quoted’", "a-b_c.d",
-])
-def test_fts_query_is_a_valid_fts5_expression(text: str) -> None:
-    """Whatever the text, the built expression parses in a real FTS5 table."""
-    q = fts_query(text)
-    assert q is not None
-    db = sqlite3.connect(":memory:")
-    try:
-        db.execute("CREATE VIRTUAL TABLE t USING fts5(body)")
-        db.execute("INSERT INTO t(body) VALUES (?)", (text,))
-        rows = db.execute("SELECT count(*) FROM t WHERE t MATCH ?", (q,)).fetchall()
-    finally:
-        db.close()
-    assert rows == [(1,)]
-
-
-def test_fts_query_caps_terms() -> None:
-    q = fts_query(" ".join(f"word{i}" for i in range(100)))
-    assert q is not None and q.count(" OR ") == 63
 
 
 # -- rrf / order ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ..backup import backup
+    from ..store.sqlite.backup import backup
 
     info = backup(_store_path(args), args.dest, overwrite=args.force)
     emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])
@@ -28,7 +28,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from ..backup import restore
+    from ..store.sqlite.backup import restore
 
     info = restore(args.src, _store_path(args), overwrite=args.force)
     emit(args, [info.to_dict()], ["path", "bytes", "episodes", "memories", "seconds"])

@@ -16,6 +16,7 @@ from ..types import Hit, MemoryRecord, Scope, SearchResult, to_datetime
 from . import packing, stages
 from .fusion import convex, order, rrf
 from .graph import graph_ranking
+from .terms import lexical_terms
 
 Parts = stages.Parts
 
@@ -63,10 +64,10 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
     rankings: dict[str, list[str]] = {}
     raw: dict[str, dict[str, float]] = {}
     if cfg.weights.get("lexical", 1.0):
-        lex = store.lexical(scope, query, n, allowed, cfg.keys_weight,
-                            max_df=cfg.lexical_max_df,
-                            prune_min_rows=cfg.lexical_prune_min_rows,
-                            max_postings=cfg.lexical_max_postings)
+        terms = lexical_terms(store, scope, query, max_df=cfg.lexical_max_df,
+                              prune_min_rows=cfg.lexical_prune_min_rows,
+                              max_postings=cfg.lexical_max_postings)
+        lex = store.lexical(scope, terms, n, allowed, cfg.keys_weight)
         rankings["lexical"] = [i for i, _ in lex]
         raw["lexical"] = dict(lex)
     if cfg.weights.get("dense", 1.0):

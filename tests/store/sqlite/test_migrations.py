@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from remem import HashingEmbedder, Memory
-from remem.store import _sqlite_schema
+from remem.store.sqlite import schema as _sqlite_schema
 
 
 def _add_fts(db: sqlite3.Connection) -> None:

@@ -1,8 +1,9 @@
 """Lexical search in memory: tokenizer and a per-scope BM25 index over text and keys.
 
-The tokenizer folds case and diacritics, splits on anything that is not a letter or a
-digit and Porter-stems each word (the same steps as SQLite FTS5's ``porter unicode61
-remove_diacritics 2``). :class:`LexicalIndex` keeps, per term, the documents it occurs in
+Documents are analysed by ``remem._text.tokens`` and ``stem`` (case and diacritics
+folded, split on anything that is not a letter or a digit, Porter-stemmed: the same steps
+as SQLite FTS5's ``porter unicode61 remove_diacritics 2``), as queries are by
+``remem.search.terms``. :class:`LexicalIndex` keeps, per term, the documents it occurs in
 with its frequency in the text and in the expanded keys; BM25 is scored with numpy over
 the postings of the query's terms only, so a query costs the length of its terms' posting
 lists, not a scan of the scope. Statistics (N, document frequencies, average length) are
@@ -14,69 +15,15 @@ count live documents only. The owner rebuilds when too many are dead."""
 from __future__ import annotations
 
 import math
-import unicodedata
 from array import array
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ._text import content_words, words
+from ..._text import stem, tokens
 
-_STEMS: dict[str, str] = {}
-_STEMMER = None
 K1, B = 1.2, 0.75
 _CHUNK = 2048  # documents counted per numpy pass
-
-
-def _stem(word: str) -> str:
-    stem = _STEMS.get(word)
-    if stem is None:
-        global _STEMMER
-        if _STEMMER is None:
-            import snowballstemmer
-
-            _STEMMER = snowballstemmer.stemmer("porter")
-        if len(_STEMS) > 500_000:
-            _STEMS.clear()
-        stem = _STEMS[word] = _STEMMER.stemWord(word)
-    return stem
-
-
-class _Fold(dict):
-    """``str.translate`` table, filled on first sight of each character: letters and
-    digits lose their diacritics, combining marks vanish, anything else splits words."""
-
-    def __missing__(self, code: int) -> str:
-        ch = chr(code)
-        if unicodedata.combining(ch):
-            out = ""
-        elif not ch.isalnum():
-            out = " "
-        else:
-            out = "".join(c for c in unicodedata.normalize("NFKD", ch)
-                          if not unicodedata.combining(c))
-        self[code] = out
-        return out
-
-
-_FOLD = _Fold()
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased, diacritic-free words of ``text`` (letters and digits), unstemmed."""
-    return text.lower().translate(_FOLD).split()
-
-
-def query_terms(query: str, limit: int = 64) -> list[str]:
-    """The query's content words (stopwords out unless nothing else is left) as index
-    terms, de-duplicated in order. A word split by an apostrophe keeps its long parts
-    ("Dmitri's" -> "dmitri")."""
-    out: dict[str, None] = {}
-    for word in content_words(query) or list(dict.fromkeys(words(query))):
-        parts = tokens(word)
-        for p in parts if len(parts) == 1 else [p for p in parts if len(p) > 1]:
-            out.setdefault(_stem(p), None)
-    return list(out)[:limit]
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:
@@ -122,10 +69,10 @@ class LexicalIndex:
         return len(self._length) - self._n_live
 
     def _term(self, word: str) -> int:
-        stem = _stem(word)
-        tid = self._ids.get(stem)
+        term = stem(word)
+        tid = self._ids.get(term)
         if tid is None:
-            tid = self._ids[stem] = len(self._postings)
+            tid = self._ids[term] = len(self._postings)
             self._postings.append(_Postings())
         self._words[word] = tid
         return tid

@@ -2,10 +2,9 @@
 memory id (live or deleted), and the web inspector's views (users, entities, a memory's
 conversation context).
 
-The SQL is written once, in the SQLite dialect (``?`` placeholders, ``rowid``); each store
-runs it through its ``_inspect_q``, which for PostgreSQL swaps ``?`` for ``%s`` and
-``rowid`` for its ``rid`` columns (``memory_rowid`` becomes ``memory_rid``). Every query
-here is confined to one user id or one tenant prefix given by the caller.
+The SQL is written once, in the SQLite dialect (``?`` placeholders, ``rowid``), and run
+through the store's ``_q``, which translates it (``sql.Dialect``). Every query here is
+confined to one user id or one tenant prefix given by the caller.
 """
 
 from __future__ import annotations
@@ -31,17 +30,16 @@ def _prefix_range(prefix: str) -> tuple[str, list[str]]:
 
 
 class InspectMixin:
-    """``memory_owner`` and the inspector reads, over the store's ``_inspect_q``."""
+    """``memory_owner`` and the inspector reads, over the store's ``_q``."""
 
-    def _inspect_q(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        raise NotImplementedError
+    _q: Any
 
     def memory_owner(self, memory_id: str) -> str | None:
         """The user id of a memory: a live one's, else (a deleted memory) the user id its
         history was written under; ``None`` for an id never stored."""
-        rows = self._inspect_q("SELECT user_id FROM memories WHERE id=?", (memory_id,))
+        rows = self._q("SELECT user_id FROM memories WHERE id=?", (memory_id,))
         if not rows:
-            rows = self._inspect_q("SELECT user_id FROM history WHERE memory_id=? "
+            rows = self._q("SELECT user_id FROM history WHERE memory_id=? "
                                    "ORDER BY id LIMIT 1", (memory_id,))
         return str(rows[0][0]) if rows else None
 
@@ -49,13 +47,13 @@ class InspectMixin:
         """Users whose id starts with ``prefix`` that have active memories: rows of (user_id,
         memories, sessions, agents, first time, last time) by user id, and their total."""
         where, args = _prefix_range(prefix)
-        rows = self._inspect_q(
+        rows = self._q(
             "SELECT user_id, count(*), count(DISTINCT NULLIF(session_id, '')), "
             "count(DISTINCT NULLIF(agent_id, '')), "
             "min(COALESCE(event_time, created_at)), max(COALESCE(event_time, created_at)) "
             f"FROM memories WHERE {where} AND status='active' GROUP BY user_id "
             "ORDER BY user_id LIMIT ? OFFSET ?", [*args, limit, offset])
-        total = self._inspect_q(f"SELECT count(DISTINCT user_id) FROM memories WHERE {where} "
+        total = self._q(f"SELECT count(DISTINCT user_id) FROM memories WHERE {where} "
                                 "AND status='active'", args)[0][0]
         return rows, int(total)
 
@@ -68,9 +66,9 @@ class InspectMixin:
             key = entity_key(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where += " AND e.key LIKE ? ESCAPE '\\'"
             args.append(f"%{key}%")
-        rows = self._inspect_q(f"{_ENTITY_COUNTS} WHERE {where} GROUP BY e.id, e.name, e.key "
+        rows = self._q(f"{_ENTITY_COUNTS} WHERE {where} GROUP BY e.id, e.name, e.key "
                                "ORDER BY n DESC, e.key LIMIT ? OFFSET ?", [*args, limit, offset])
-        total = self._inspect_q(f"SELECT count(*) FROM ({_ENTITY_COUNTS} WHERE {where} "
+        total = self._q(f"SELECT count(*) FROM ({_ENTITY_COUNTS} WHERE {where} "
                                 "GROUP BY e.id, e.name, e.key) AS t", args)[0][0]
         return rows, int(total)
 
@@ -78,19 +76,19 @@ class InspectMixin:
                       offset: int) -> tuple[Row, list[str], list[Row]] | None:
         """One entity of a user: its row, the ids of active memories mentioning it (time
         order, paged) and up to 12 related entities; ``None`` if it is not the user's."""
-        head = self._inspect_q(
+        head = self._q(
             "SELECT e.id, e.name, e.key, count(m.rowid) FROM entities e "
             "LEFT JOIN memory_entities me ON me.entity_id = e.id "
             "LEFT JOIN memories m ON m.rowid = me.memory_rowid AND m.status='active' "
             "WHERE e.id = ? AND e.user_id = ? GROUP BY e.id, e.name, e.key", [entity_id, user_id])
         if not head:
             return None
-        ids = [str(r[0]) for r in self._inspect_q(
+        ids = [str(r[0]) for r in self._q(
             "SELECT m.id FROM memory_entities me JOIN memories m ON m.rowid = me.memory_rowid "
             "WHERE me.entity_id = ? AND m.user_id = ? AND m.status = 'active' "
             "ORDER BY COALESCE(m.event_time, m.created_at), m.rowid LIMIT ? OFFSET ?",
             [entity_id, user_id, limit, offset])]
-        related = self._inspect_q(
+        related = self._q(
             f"{_ENTITY_COUNTS.replace('count(*)', 'count(DISTINCT m.rowid)')} "
             "JOIN memory_entities me2 ON me2.memory_rowid = me.memory_rowid "
             "AND me2.entity_id = ? WHERE e.user_id = ? AND e.id != ? "
@@ -108,7 +106,7 @@ class InspectMixin:
         eps = list(episode_ids)
         if not eps:
             return []
-        found = self._inspect_q(f"SELECT {_EPISODE_COLS} FROM episodes WHERE user_id=? AND id IN "
+        found = self._q(f"SELECT {_EPISODE_COLS} FROM episodes WHERE user_id=? AND id IN "
                                 f"({','.join('?' * len(eps))})", [user_id, *eps])
         groups: dict[tuple[str, str], list[int]] = {}
         for row in found:
@@ -118,13 +116,13 @@ class InspectMixin:
             lo, hi = min(rowids), max(rowids)
             scope_sql = "user_id=? AND agent_id=? AND session_id=?"
             sargs: list[Any] = [user_id, agent, session]
-            before = self._inspect_q(
+            before = self._q(
                 f"SELECT {_EPISODE_COLS} FROM episodes WHERE {scope_sql} AND rowid < ? "
                 "ORDER BY rowid DESC LIMIT ?", [*sargs, lo, window + 1])
-            span = self._inspect_q(
+            span = self._q(
                 f"SELECT {_EPISODE_COLS} FROM episodes WHERE {scope_sql} AND rowid BETWEEN "
                 "? AND ? ORDER BY rowid LIMIT ?", [*sargs, lo, hi, max_span])
-            after = self._inspect_q(
+            after = self._q(
                 f"SELECT {_EPISODE_COLS} FROM episodes WHERE {scope_sql} AND rowid > ? "
                 "ORDER BY rowid LIMIT ?", [*sargs, span[-1][0], window + 1])
             rows = before[:window][::-1] + span + after[:window]

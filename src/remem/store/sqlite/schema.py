@@ -7,7 +7,7 @@ import re
 import sqlite3
 from typing import Callable, Sequence
 
-from ..errors import MigrationError
+from ...errors import MigrationError
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -187,7 +187,8 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
     """Vectors move to their own table as int8 with a scale (388 bytes at 384 dimensions
     instead of 768 as float16): memory rows shrink and pack denser, and loading a scope's
     vectors reads only vector pages. Existing vectors are converted in place."""
-    from ._common import decode_vector, encode_int8
+    from ..records import decode_vector
+    from .vectors import encode_int8
 
     db.create_function("remem_int8", 1,
                        lambda b: encode_int8(decode_vector(b)) if b is not None else None,
@@ -261,7 +262,7 @@ def _m5_no_fts(db: sqlite3.Connection) -> None:
 
 
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
-# change when a constant elsewhere does; today it equals _common.UNRANKED_SQL)
+# change when a constant elsewhere does; today it equals sql.UNRANKED_SQL)
 UNINDEXED_TYPES = "('summary', 'profile')"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,

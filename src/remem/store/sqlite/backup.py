@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InvalidInput, MigrationError, StoreError
-from .store import _sqlite_schema
+from ...errors import InvalidInput, MigrationError, StoreError
+from . import schema as _sqlite_schema
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _sync_dir(path: Path) -> None:
 
 def _source(source: Any) -> tuple[str, Any]:
     """(path, in-process store or None) of what ``backup`` was given."""
-    from .store.sqlite import SQLiteStore
+    from .store import SQLiteStore
 
     store = getattr(source, "store", source)
     if isinstance(store, SQLiteStore):

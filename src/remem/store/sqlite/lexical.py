@@ -1,9 +1,9 @@
 """The SQLite store's lexical search: a BM25 index per user held in memory
-(:class:`remem._lexicon.LexicalIndex`), built from the stored text and keys on the first
+(:class:`.lexicon.LexicalIndex`), built from the stored text and keys on the first
 search and kept current like the other per-user caches.
 
 Adds since the cached snapshot are appended (rows above its rowid mark, read in the same
-transaction as the scope version by ``_sqlite_cache._incremental``, so writes from other
+transaction as the scope version by ``caches._incremental``, so writes from other
 processes are never missed or counted twice). After a write that changed or removed memories, the cache compares the
 user's active rows with what it indexed: rows gone leave, rows whose ``updated_at``
 moved are indexed again, rows back (restored) are added; the index is rebuilt only when
@@ -12,13 +12,15 @@ more than a third of it is dead. Nothing lexical is stored on disk."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .._lexicon import LexicalIndex, query_terms
-from ..types import Scope
-from ._common import UNRANKED_SQL, Columns, scope_mask
+from .lexicon import LexicalIndex
+from ...types import Scope
+from ..protocol import QueryTerms
+from ..sql import UNRANKED_SQL
+from .caches import Columns, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
@@ -53,30 +55,26 @@ class LexicalMixin:
     _lexicons: dict[str, Any]
     _used: Any
 
-    def lexical(self, scope: Scope, query: str, limit: int,
-                allowed: set[str] | None = None, keys_weight: float = 0.5,
-                max_df: float | None = None, prune_min_rows: int = 2000,
-                max_postings: int | None = None) -> list[tuple[str, float]]:
-        """BM25 over text and expanded keys in the user's active memories, best first.
-        With ``max_df``, in a scope of at least ``prune_min_rows`` memories, terms in more
-        than that share of them are left out (they add little to BM25 but score most of
-        the scope); with ``max_postings``, terms are then kept rarest first while the
-        memories they occur in add up to at most that many. The rarest term always stays."""
-        terms = query_terms(query)
-        if not terms:
+    def lexical(self, scope: Scope, terms: QueryTerms, limit: int,
+                allowed: set[str] | None = None,
+                keys_weight: float = 0.5) -> list[tuple[str, float]]:
+        """BM25 over text and expanded keys in the scope's active memories for the index
+        terms, best first."""
+        if not terms.terms:
             return []
         with self._lock:
             cache = self._lexicon(scope.user_id)
             self._used(scope.user_id, cache.rows.n)
-            index = cache.index
-            n = index.live_docs
-            if max_df is not None and n >= prune_min_rows and len(terms) > 1:
-                terms = prune_terms({t: index.doc_freq(t) for t in terms}, max_df * n,
-                                    max_postings)
-            hits = index.search(terms, limit, keys_weight=keys_weight,
-                                mask=cache.mask(scope, allowed))
+            hits = cache.index.search(terms.terms, limit, keys_weight=keys_weight,
+                                      mask=cache.mask(scope, allowed))
             ids = cache.rows["id"]
             return [(ids[i], s) for i, s in hits]
+
+    def doc_freqs(self, scope: Scope, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(memories in the user's lexical index, in how many of them each term occurs)."""
+        with self._lock:
+            index = self._lexicon(scope.user_id).index
+            return index.live_docs, {t: index.doc_freq(t) for t in terms}
 
     def _lexicon(self, user_id: str) -> _LexCache:
         """The user's index, brought up to date from the rows added since (also after
@@ -117,20 +115,3 @@ class LexicalMixin:
                               (user_id, *chunk)))
         return cache
 
-
-def prune_terms(dfs: dict[str, int], max_rows: float,
-                max_postings: int | None) -> list[str]:
-    """Query terms worth scoring, in query order: those in at most ``max_rows``
-    memories, then (with ``max_postings``) the rarest while their memories add up to at
-    most that many. The rarest term always stays. Pure."""
-    terms = list(dfs)
-    keep = [t for t in terms if dfs[t] <= max_rows] or [min(terms, key=lambda t: dfs[t])]
-    if max_postings is not None and sum(dfs[t] for t in keep) > max_postings:
-        budget, kept = max_postings, set()
-        for t in sorted(keep, key=lambda t: (dfs[t], t)):
-            if kept and dfs[t] > budget:
-                break
-            kept.add(t)
-            budget -= dfs[t]
-        keep = [t for t in keep if t in kept]
-    return keep

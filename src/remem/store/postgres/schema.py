@@ -1,4 +1,4 @@
-"""PostgreSQL schema as an ordered list of migrations, mirroring ``_sqlite_schema``.
+"""PostgreSQL schema as an ordered list of migrations, mirroring ``sqlite.schema``.
 
 Each migration runs in the transaction that records it in ``remem_meta``; the whole run
 holds a session advisory lock, so several workers starting at once migrate one after the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MigrationError
+from ...errors import MigrationError
 
 # pg_advisory_lock key: "remem" as a number (any constant shared by all workers)
 LOCK_KEY = 0x72656D656D

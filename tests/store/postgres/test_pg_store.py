@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 
-import remem.store.postgres as pg
+import remem.store.postgres.search as pg
 from remem import HashingEmbedder, Memory, StoreError
-from remem.store.postgres import redact, tsquery_from_match
+from remem.store.postgres import PostgresStore, redact
+from remem.search.terms import terms_of
+from remem.store.postgres.search import tsquery
 from remem.types import Scope
 
-from .conftest import new_pg_database
+from ..conftest import new_pg_database
 
 
 def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,14 +31,14 @@ def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytes
 
 def test_unreachable_database_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open store postgresql://u:\\*\\*\\*@"):
-        pg.PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
+        PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
 
 
-def test_tsquery_from_fts_match() -> None:
-    assert tsquery_from_match('"dog" OR "pimenta"') == "'dog' | 'pimenta'"
-    assert tsquery_from_match('"don t" OR "cat"') == "'don' <-> 't' | 'cat'"
-    assert tsquery_from_match('"" OR "a\\\'b"') == "'ab'"
-    assert tsquery_from_match("") is None
+def test_tsquery_of_query_words() -> None:
+    assert tsquery(["dog", "pimenta"]) == "'dog' | 'pimenta'"
+    assert tsquery(["don't", "cat"]) == "'don' <-> 't' | 'cat'"
+    assert tsquery(["a\\'b", "", "c d"]) == "'a' <-> 'b' | 'c' <-> 'd'"  # no way out of a quote
+    assert tsquery([]) is None and tsquery(["'"]) is None
 
 
 def test_redact_hides_the_password() -> None:
@@ -64,13 +66,13 @@ def test_lexical_scope_scan_agrees_with_the_gin_path(pg_server: Any,
         for u in range(3):
             m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
                   user_id=f"u{u}")
-        ids = {i for i, _ in m.store.lexical(Scope("u1"), "note about topic 5", 100)}
+        ids = {i for i, _ in m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 100)}
         allowed = set(list(ids)[:5])
-        scan = [m.store.lexical(Scope("u1"), "note about topic 5", 10),
-                m.store.lexical(Scope("u1"), "note about topic 5", 10, allowed)]
+        scan = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
+                m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
         monkeypatch.setattr(pg, "_SCAN_MAX", 0)
-        gin = [m.store.lexical(Scope("u1"), "note about topic 5", 10),
-               m.store.lexical(Scope("u1"), "note about topic 5", 10, allowed)]
+        gin = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
+               m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
         assert scan == gin and len(scan[0]) == 10 and {i for i, _ in scan[1]} == allowed
         assert {r.scope.user_id for r in m.store.fetch([i for i, _ in scan[0]])} == {"u1"}
 

@@ -12,9 +12,63 @@ mark and the value describe the same snapshot even while other processes write."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections import OrderedDict
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ...types import Scope
+from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS
+
+
+def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],
+               sessions: Callable[[], np.ndarray], ids: Sequence[str],
+               allowed: set[str] | None) -> np.ndarray | None:
+    """Which rows of a user's in-memory index lie in ``scope`` (agent, session) and in
+    ``allowed``; ``None`` when all do. ``agents``/``sessions`` give the per-row values
+    (called only when the scope names them)."""
+    mask = None
+    if scope.agent_id is not None:
+        mask = agents() == scope.agent_id
+    if scope.session_id is not None:
+        m2 = sessions() == scope.session_id
+        mask = m2 if mask is None else mask & m2
+    if allowed is not None:
+        m3 = np.fromiter((i in allowed for i in ids), bool, len(ids))
+        mask = m3 if mask is None else mask & m3
+    return mask
+
+
+class Columns:
+    """Append-only columns in numpy arrays with spare capacity: unlike lists and dicts
+    of 100k entries, arrays are not walked by Python's garbage collector. A column may
+    hold rows of several values (a vector per row): its width is taken from the first
+    rows added. Views handed out earlier keep their rows: appends go to spare capacity
+    or to a new, larger array."""
+
+    def __init__(self, dtypes: dict[str, Any]) -> None:
+        self.n = 0
+        self._data = {k: np.empty(0, dtype=dt) for k, dt in dtypes.items()}
+
+    def extend(self, columns: dict[str, Any]) -> None:
+        m = len(next(iter(columns.values())))
+        need = self.n + m
+        for name, values in columns.items():
+            data = self._data[name]
+            values = np.asarray(values, dtype=data.dtype)
+            if need > len(data) or (not self.n and data.shape[1:] != values.shape[1:]):
+                # an eighth spare at least (a first bulk load), half as much again later
+                size = max(need + need // 8 + 64, len(data) * 3 // 2)
+                grown = np.empty((size, *values.shape[1:]), dtype=data.dtype)
+                if self.n:
+                    grown[:self.n] = data[:self.n]
+                data = self._data[name] = grown
+            data[self.n:need] = values
+        self.n = need
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._data[name][:self.n]
 
 
 @dataclass(frozen=True)
@@ -98,17 +152,13 @@ class ScopeCacheMixin:
 
     def scope_size(self, user_id: str) -> int:
         """Active memories of a user."""
-        count = "SELECT count(*) FROM memories WHERE {}user_id=? AND status='active'"
         return int(self._incremental(
-            self._sizes, user_id, lambda: self._q(count.format(""), (user_id,))[0][0],
-            lambda old, mark: old + self._q(count.format("+") + " AND rowid > ?",
+            self._sizes, user_id, lambda: self._q(SCOPE_SIZE.format(""), (user_id,))[0][0],
+            lambda old, mark: old + self._q(SCOPE_SIZE.format("+") + " AND rowid > ?",
                                             (user_id, mark))[0][0]))
 
     def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
         """Entity key -> (entity id, number of active memories mentioning it)."""
-        sql = ("SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
-               "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
-               "WHERE e.user_id=? AND m.status='active'")
         added = ("SELECT e.key, e.id, count(*) FROM memories m JOIN memory_entities me "
                  "ON me.memory_rowid = m.rowid JOIN entities e ON e.id = me.entity_id "
                  "WHERE m.rowid > ? AND +m.user_id=? AND m.status='active' GROUP BY e.id")
@@ -120,18 +170,15 @@ class ScopeCacheMixin:
             return new
 
         return self._incremental(self._entities, user_id, lambda: {
-            k: (i, n) for k, i, n in self._q(sql + " GROUP BY e.id", (user_id,))}, delta)
+            k: (i, n) for k, i, n in self._q(ENTITY_STATS, (user_id,))}, delta)
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's active memories."""
-        sql = ("SELECT DISTINCT speaker FROM memories WHERE {}user_id=? AND speaker IS NOT NULL "
-               "AND status='active'")
-
         def delta(old: list[str], mark: int) -> list[str]:
             seen = set(old)
-            return old + [r[0] for r in self._q(sql.format("+") + " AND rowid > ?",
+            return old + [r[0] for r in self._q(SPEAKERS.format("+") + " AND rowid > ?",
                                                 (user_id, mark)) if r[0] not in seen]
 
         return self._incremental(self._speakers, user_id,
-                                 lambda: [r[0] for r in self._q(sql.format(""), (user_id,))],
+                                 lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))],
                                  delta)

@@ -75,3 +75,19 @@ def open_store(store_url: str) -> Iterator[Callable[..., Memory]]:
 @pytest.fixture
 def mem(open_store: Callable[..., Memory]) -> Memory:
     return open_store()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Any]:
+    """A backend itself (no ``Memory`` around it), fresh per test: the seam
+    ``remem.store.protocol`` describes."""
+    if store_url.startswith("postgresql://"):
+        from remem.store.postgres import PostgresStore
+
+        st: Any = PostgresStore(store_url)
+    else:
+        from remem.store.sqlite import SQLiteStore
+
+        st = SQLiteStore(store_url)
+    yield st
+    st.close()

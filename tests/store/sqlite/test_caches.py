@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from remem import HashingEmbedder, InvalidInput, Memory
+from remem.search.terms import terms_of
 from remem.types import Scope
 
 
@@ -19,7 +20,7 @@ def snapshot(m: Memory, user: str = "ana") -> dict:  # noqa: ANN001
     return {"size": s.scope_size(user), "speakers": sorted(s.speakers(user)),
             "entities": dict(sorted(s.entity_stats(user).items())),
             "ids": sorted(ids), "matrix": np.round(matrix[order], 6).tolist(),
-            "lexical": {q: sorted((i, round(v, 9)) for i, v in s.lexical(Scope(user), q, 500))
+            "lexical": {q: sorted((i, round(v, 9)) for i, v in s.lexical(Scope(user), terms_of(q), 500))
                         for q in ("Visit Porto Bruno", "Ana stayed home in Lisbon", "Carla 7")}}
 
 

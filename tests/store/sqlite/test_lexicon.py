@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remem._lexicon import LexicalIndex, _stem, query_terms, tokens
+from remem._text import stem as _stem, tokens
+from remem.search.terms import query_terms
+from remem.store.sqlite.lexicon import LexicalIndex
 
 
 def test_tokenizer_folds_case_diacritics_and_stems() -> None:
@@ -18,12 +20,6 @@ def test_tokenizer_folds_case_diacritics_and_stems() -> None:
     assert len(words) == 8  # café café cafe running runs naïve user 42
     counts = dict(Counter(_stem(w) for w in words))
     assert counts == {"cafe": 3, "run": 2, "naiv": 1, "user": 1, "42": 1}
-
-
-def test_query_terms_drop_stopwords_and_apostrophe_stubs() -> None:
-    assert query_terms("Where does Dmitri's sister live?") == ["dmitri", "sister", "live"]
-    assert query_terms("the and of") == ["the", "and", "of"]  # nothing else: keep them
-    assert query_terms("?! ...") == []
 
 
 def _bm25(tf: float, df: int, n: int, length: float, avg: float) -> float:
@@ -81,7 +77,7 @@ def test_any_text_indexes_and_searches(texts: list[str], query: str) -> None:
 
 def test_int8_vectors_decode_the_same_one_by_one_and_in_bulk() -> None:
     from remem.errors import StoreError
-    from remem.store._common import decode_int8, decode_int8_rows, encode_int8
+    from remem.store.sqlite.vectors import decode_int8, decode_int8_rows, encode_int8
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((7, 384)).astype(np.float32)

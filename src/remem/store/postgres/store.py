@@ -1,0 +1,211 @@
+"""PostgreSQL store: psycopg 3 + a connection pool, pgvector for dense search (HNSW per
+embedding model), a weighted ``tsvector`` for lexical search. Many processes may share
+one database; every query carries the caller's scope.
+
+Vectors are rounded to float16 before they are stored, exactly as the SQLite store keeps
+them, so scores agree across backends and ``remem copy`` is lossless both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ...errors import StoreError
+from ...types import MemoryRecord
+from ..records import MEMORY_FIELDS
+from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore
+from . import schema as _pg_schema
+from .search import SearchMixin, _vec
+from .transfer import PgTransferMixin
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password (for logs and ``store.path``)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb  # the postgres extra is there once a store exists
+
+    return Jsonb(value)
+
+
+def _translate(text: str) -> str:
+    return text.replace("%", "%%").replace("?", "%s").replace("rowid", "rid")
+
+
+def _in_list(col: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{col} = ANY(?)", [list(values)]
+
+
+def _in_order(col: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return (f"{col} = ANY(?) ORDER BY array_position(?::bigint[], {col}), memory_rowid",
+            [list(values), list(values)])
+
+
+def _metadata_filter(key: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """Metadata values compare as JSON; 1/0 also match true/false (as SQLite's
+    ``json_extract`` does)."""
+    alts = [json.dumps(v) for v in values]
+    alts += [json.dumps(bool(v)) for v in values if type(v) is int and v in (0, 1)]
+    return "metadata -> ? = ANY(?::jsonb[])", [key, alts]
+
+
+DIALECT = Dialect(
+    "postgres", json=_jsonb, unjson=lambda v: v, same="IS NOT DISTINCT FROM",
+    greatest="GREATEST", lock=" FOR UPDATE", binary=' COLLATE "C"', sorted_writes=True,
+    translate=_translate, has_json=lambda col: f"{col} @> jsonb_build_array(?::text)",
+    in_list=_in_list, in_order=_in_order, metadata_filter=_metadata_filter)
+_INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, content_hash, embedding, "
+           f"embed_model) VALUES ({'?,' * len(MEMORY_FIELDS)} ?, ?::vector, ?) "
+           "ON CONFLICT (id) DO NOTHING RETURNING rowid")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
+    """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
+    between processes (each ``remem serve`` worker opens its own pool)."""
+
+    dialect = DIALECT
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0) -> None:
+        try:
+            import psycopg
+            from psycopg.types.json import Jsonb
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:
+            raise StoreError("the PostgreSQL store needs the postgres extra: "
+                             "pip install 'remem[postgres]'") from exc
+        self._pg = psycopg
+        self._Jsonb = Jsonb
+        self.path = redact(dsn)
+        self.dsn = dsn  # as given (password too): companions such as the server's key store
+        self._lock = threading.Lock()
+        self._indexed: set[str] = set()
+        self._caches: dict[str, dict[str, tuple[int, Any]]] = {
+            "speakers": {}, "entities": {}, "sizes": {}}
+        self._pool: Any = None
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
+                _pg_schema.migrate(conn)
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size),
+                                        timeout=timeout, open=True, name="remem")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    # -- plumbing -------------------------------------------------------------------
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    @contextmanager
+    def _conn(self) -> Iterator[Any]:
+        """A pooled connection in one transaction (committed on success)."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except self._pg.Error as exc:
+            raise StoreError(f"store query failed: {exc}") from exc
+
+    _reading = _conn  # reads: a pooled connection
+
+    def _write(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(conn)`` in one transaction; retried on deadlock / serialization failure."""
+        errors = self._pg.errors
+        for attempt in range(4):
+            try:
+                with self._pool.connection() as conn:
+                    return fn(conn)
+            except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
+                if attempt == 3:
+                    raise StoreError(f"store write failed: {exc}") from exc
+                time.sleep(0.01 * (attempt + 1))
+            except self._pg.Error as exc:
+                raise StoreError(f"store write failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _cached(self, kind: str, user_id: str, compute: Callable[[Any], Any]) -> Any:
+        """``compute(conn)`` for a user, cached until the user's scope version changes."""
+        with self._conn() as conn:
+            row = self._x(conn, "SELECT version FROM scope_versions WHERE user_id=?",
+                          (user_id,)).fetchone()
+            version = int(row[0]) if row else 0
+            hit = self._caches[kind].get(user_id)
+            if hit and hit[0] == version:
+                return hit[1]
+            value = compute(conn)
+        with self._lock:
+            self._caches[kind][user_id] = (version, value)
+        return value
+
+    def _ensure_index(self, model: str, dim: int) -> None:
+        """The HNSW index of ``model`` (created once, by whichever worker needs it first)."""
+        if model in self._indexed:
+            return
+        from psycopg import sql
+
+        name = "memories_hnsw_" + hashlib.sha256(model.encode()).hexdigest()[:16]
+
+        def run(conn: Any) -> None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pg_schema.LOCK_KEY + 1,))
+            row = conn.execute("SELECT dim FROM vector_indexes WHERE embed_model=%s", (model,)).fetchone()
+            if row is not None:
+                return
+            conn.execute(sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON memories USING hnsw "
+                "((embedding::vector({})) vector_cosine_ops) WHERE embed_model = {}").format(
+                    sql.Identifier(name), sql.Literal(dim), sql.Literal(model)))
+            conn.execute("INSERT INTO vector_indexes(embed_model, dim, index_name) VALUES (%s,%s,%s)",
+                         (model, dim, name))
+
+        self._write(run)
+        self._indexed.add(model)
+
+    def _before_write(self, vectors: Any, embed_model: str | None) -> None:
+        if vectors is not None and len(vectors) and embed_model is not None:
+            self._ensure_index(embed_model, int(np.asarray(vectors).shape[-1]))
+
+    def _insert_row(self, db: Any, values: tuple[Any, ...], m: MemoryRecord, vector: Any,
+                    embed_model: str | None) -> int | None:
+        row = self._x(db, _INSERT, (*values, _hash(m.text),
+                                    _vec(vector) if vector is not None else None,
+                                    embed_model)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_vector(self, db: Any, rowid: int, text: str, vector: Any) -> None:
+        self._x(db, "UPDATE memories SET content_hash=?, embedding=?::vector WHERE rowid=?",
+                (_hash(text), _vec(vector) if vector is not None else None, rowid))
+
+    # -- statistics (cached per scope version) -----------------------------------------
+    def scope_size(self, user_id: str) -> int:
+        """Active memories of a user (cached until the user's scope changes)."""
+        return int(self._cached("sizes", user_id, lambda c: self._x(
+            c, SCOPE_SIZE.format(""), (user_id,)).fetchone()[0]))
+
+    def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
+        """Entity key -> (entity id, number of active memories mentioning it)."""
+        return self._cached("entities", user_id, lambda c: {
+            k: (i, n) for k, i, n in self._x(c, ENTITY_STATS, (user_id,)).fetchall()})
+
+    def speakers(self, user_id: str) -> list[str]:
+        """Distinct speaker names in a user's memories (cached until the scope changes)."""
+        return self._cached("speakers", user_id, lambda c: [
+            r[0] for r in self._x(c, SPEAKERS.format(""), (user_id,)).fetchall()])
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of remem's tables, with their indexes and TOAST."""
+        return int(self._q(
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+            "WHERE c.relkind = 'r' AND c.relname = ANY(?)", (list(_pg_schema.TABLES),))[0][0])

@@ -1,0 +1,146 @@
+"""SQLite store: one file, WAL mode; per-user BM25 and int8 vectors searched in memory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from ...errors import InvalidInput, StoreError
+from ...types import MemoryRecord
+from ..records import MEMORY_FIELDS
+from ..sql import Dialect, SQLStore
+from . import schema as _sqlite_schema
+from .caches import ScopeCacheMixin
+from .lexical import LexicalMixin
+from .transfer import TransferMixin
+from .vectors import VectorMixin, encode_int8
+
+DIALECT = Dialect("sqlite", json=json.dumps, unjson=json.loads)
+_INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, embed_model) VALUES "
+           f"({','.join('?' * (len(MEMORY_FIELDS) + 1))}) ON CONFLICT(id) DO NOTHING")
+
+
+class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQLStore):
+    """The embedded default store. Safe to share between threads; several processes may
+    open the same file (WAL, busy timeout, immediate write transactions).
+
+    Search runs on per-user indexes held in memory (BM25 postings, vectors, statistics),
+    built from the file on a user's first search and kept current incrementally. Users
+    searched least recently are dropped once the indexes hold more than
+    ``cache_memories`` memories in all (about 3.5 KB of RAM each at 384 dimensions)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0,
+                 cache_memories: int = 1_000_000) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            p = Path(self.path).expanduser()
+            if p.is_dir():
+                raise InvalidInput(f"store path {p} is a directory; give a file path")
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create directory for store {p}: {exc}") from exc
+            self.path = str(p)
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}  # user -> vectors (see vectors.py)
+        self._speakers: dict[str, Any] = {}  # user -> cache entry (see caches.py)
+        self._entities: dict[str, Any] = {}
+        self._sizes: dict[str, Any] = {}
+        # user -> (mutation count, parsed records): adds do not change existing records
+        self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
+        self._lexicons: dict[str, Any] = {}  # user -> in-memory BM25 index (see lexical.py)
+        if isinstance(cache_memories, bool) or not isinstance(cache_memories, int) \
+                or cache_memories < 0:
+            raise InvalidInput("cache_memories must be a non-negative int")
+        self.cache_memories = cache_memories  # searched users' indexes kept up to this size
+        self._recent: OrderedDict[str, int] = OrderedDict()  # user -> memories cached
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if self.path != ":memory:":
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            _sqlite_schema.migrate(self._db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    dialect = DIALECT
+
+    # -- plumbing -------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"store query failed: {exc}") from exc
+
+    def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(db)`` inside one IMMEDIATE transaction (all or nothing)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start write transaction: {exc}") from exc
+            try:
+                result = fn(self._db)
+                self._db.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"store write failed: {exc}") from exc
+                raise
+
+    def _insert_row(self, db: sqlite3.Connection, values: tuple[Any, ...], m: MemoryRecord,
+                    vector: Any, embed_model: str | None) -> int | None:
+        cur = db.execute(_INSERT, (*values, embed_model))
+        if cur.rowcount <= 0:
+            return None
+        rowid = int(cur.lastrowid or 0)
+        if vector is not None:
+            db.execute("INSERT INTO vectors(memory_rowid, data) VALUES (?, ?)",
+                       (rowid, encode_int8(vector)))
+        return rowid
+
+    def _set_vector(self, db: sqlite3.Connection, rowid: int, text: str, vector: Any) -> None:
+        db.execute("DELETE FROM vectors WHERE memory_rowid=?", (rowid,))
+        if vector is not None:
+            db.execute("INSERT INTO vectors(memory_rowid, data) VALUES (?, ?)",
+                       (rowid, encode_int8(vector)))
+
+    # -- reads ----------------------------------------------------------------------
+    def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
+        """Records for ids, in the given order (missing ids left out). With ``user_id``,
+        only that user's records are returned and parsed records are cached until one of
+        the user's memories changes (searches fetch the same candidates again and again)."""
+        ids = list(memory_ids)
+        if user_id is None:
+            return super().fetch(ids)
+        with self._lock:
+            mutations = self._state(user_id)[1]
+            hit = self._records.get(user_id)
+            if hit is None or hit[0] != mutations or len(hit[1]) > 50_000:
+                hit = (mutations, {})
+                self._records[user_id] = hit
+            cache = hit[1]
+            cache.update((r.id, r) for r in self._fetch([i for i in ids if i not in cache],
+                                                        user_id))
+            return [cache[i] for i in ids if i in cache]
