@@ -23,12 +23,20 @@ class SearchConfig:
     # bounds BM25 work in big scopes (no effect below ~20k memories)
     lexical_max_postings: int | None = 40_000
     # (pruning at 0.25 from the first row is neutral on LoCoMo dev: R@10 +0.006, R@1000w -0.005)
-    # defaults below were set by `remem bench locomo DEV --tune` (coordinate ascent over
-    # bench/ablate.py:GRID maximising mean(R@10 by turns, R@1000w) on the LoCoMo dev split)
-    fusion: str = "convex"  # convex (min-max normalised scores) or rrf (reciprocal rank)
+    # The defaults below were tuned on the three dev sets together (LoCoMo, its
+    # paraphrased questions, the user stories; docs/retrieval.md has the table)
+    # "evidence": each signal on an absolute scale, trusted as far as it has evidence
+    # for this query (search/fusion.py); "convex" (min-max) and "rrf" as before
+    fusion: str = "evidence"
     rrf_k: float = 5.0
+    # evidence fusion: lexical counts fully once the best memory matches this share of
+    # the query's BM25 weight, not at all below lexical_floor (a paraphrase matches a
+    # word or two by chance); a cosine of dense_floor is what unrelated texts reach
+    lexical_floor: float = 0.3
+    lexical_full: float = 0.6
+    dense_floor: float = 0.2
     weights: Mapping[str, float] = field(
-        default_factory=lambda: {"lexical": 1.0, "dense": 0.5, "graph": 0.5})
+        default_factory=lambda: {"lexical": 1.0, "dense": 1.0, "graph": 0.0})
     graph_alpha: float = 0.5  # damping of the second hop in the entity graph
     graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
     graph_hub_min: int = 20
@@ -37,14 +45,30 @@ class SearchConfig:
     # LoCoMo dev recall, graph time at a 10k scope 1.18 -> 0.07 ms mean, 6.4 -> 1.9 max)
     graph_seed_max: int = 60
     graph_follow_max: int = 15
-    speaker_boost: float = 1.0  # x fused score for memories by a person the query names
+    speaker_boost: float = 0.5  # x fused score for memories by a person the query names
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
     neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1
     neighbour_hits: int = 5  # how many top hits offer their neighbours
-    question_penalty: float = 0.6  # x fused score taken from turns that only ask a question
+    question_penalty: float = 0.3  # x fused score taken from turns that only ask a question
     segment_credit: float = 0.5  # a segment hit lends this x its score to its turns
     segment_hits: bool = False  # return segments themselves (else they only lend credit)
+    # x (importance - 0.5) x fused score: the assistant's replies (importance 0.3, see
+    # ExtractConfig.role_importance) weigh less than what the people said
+    importance_weight: float = 2.0
+    # currentness (search/recency.py): for questions about now ("... these days?",
+    # "still ...?"), among the promote_window_now best candidates a later statement by
+    # the same speaker at least promote_ratio as relevant outranks the earlier one;
+    # promote_window does the same for other present-tense questions (0: off)
+    promote_window_now: int = 20
+    promote_window: int = 0
+    promote_ratio: float = 0.5
+    promote_min_sim: float = 0.0  # and at least this cosine to it (0: not required)
+    # pseudo-relevance feedback (off): a second dense round from the query moved towards
+    # the prf_hits best hits, its matches joining at prf_weight
+    prf_weight: float = 0.0
+    prf_hits: int = 3
+    prf_beta: float = 0.5
     dedupe: bool = True  # drop hits whose source turns better hits already cover
 
 
@@ -52,6 +76,11 @@ class SearchConfig:
 class ExtractConfig:
     """Switches for each key-expansion mechanism (for ablations)."""
 
+    # what a turn is worth by who said it: what the user says about their own life is
+    # what a memory is for; the assistant's replies mostly echo it (search weighs it by
+    # SearchConfig.importance_weight; forgetting keeps important memories longer)
+    role_importance: Mapping[str, float] = field(default_factory=lambda: {
+        "user": 0.5, "assistant": 0.3, "system": 0.4, "tool": 0.4})
     speaker_keys: bool = True
     pronoun_resolution: bool = True
     time_keys: bool = True

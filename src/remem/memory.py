@@ -228,6 +228,7 @@ class Memory:
                     source_ids=(turn.source_id or ep.id,), episode_ids=(ep.id,),
                     created_at=now, updated_at=now, event_time=ts, speaker=turn.name,
                     keys=cand.keys, metadata=meta,
+                    importance=self.extract_config.role_importance.get(turn.role, 0.5),
                     dates=tuple((m.start.isoformat(), m.end.isoformat(), m.label())
                                 for m in cand.dates),
                     entities=cand.entities))

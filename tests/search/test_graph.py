@@ -1,4 +1,4 @@
-from remem import HashingEmbedder, Memory
+from remem import SearchConfig, HashingEmbedder, Memory
 from remem.ingest.entities import extract, normalise
 from remem.search.graph import query_entities, spread
 
@@ -36,7 +36,9 @@ def test_spread_reaches_second_hop_through_shared_entities():
 
 
 def test_graph_signal_finds_memory_about_an_entity(tmp_path):
-    with Memory(tmp_path / "g.db", embedder=HashingEmbedder()) as m:
+    # the graph signal is off by default (it did not add recall on the dev sets): on here
+    cfg = SearchConfig(weights={"lexical": 1.0, "dense": 1.0, "graph": 0.5})
+    with Memory(tmp_path / "g.db", embedder=HashingEmbedder(), config=cfg) as m:
         m.add([
             {"role": "user", "name": "Ana", "content": "My grandma gave me a necklace in Sweden."},
             {"role": "user", "name": "Max", "content": "That sounds lovely."},

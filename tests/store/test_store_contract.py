@@ -213,7 +213,11 @@ def test_segments_lend_credit_and_go_with_their_turns(mem: Memory) -> None:
     assert mem.history(segs[0].id)[-1].actor == f"derived:{turn.id}"
 
 
-def test_entity_graph_signal(mem: Memory) -> None:
+def test_entity_graph_signal(open_store: Open) -> None:
+    from remem.memory import SearchConfig
+
+    # the graph signal is off by default (it added no recall on the dev sets): on here
+    mem = open_store(config=SearchConfig(weights={"lexical": 1.0, "dense": 1.0, "graph": 0.5}))
     mem.add([
         {"role": "user", "name": "Ana", "content": "My grandma gave me a necklace in Sweden."},
         {"role": "user", "name": "Max", "content": "That sounds lovely."},

@@ -145,13 +145,20 @@ def user_of(conv: Conversation) -> str:
     return f"locomo-{_sample_key(conv.sample_id)}"
 
 
+def role_of(speaker: str) -> str:
+    """A conversation between a person and an AI assistant names the assistant
+    "Assistant" (the user-stories layout); every other speaker is a user."""
+    return "assistant" if speaker.strip().lower() == "assistant" else "user"
+
+
 def ingest(mem: Any, conversations: list[Conversation],
            progress: Callable[[int], None] | None = None) -> float:
     """Add every conversation, session by session, through the public API; seconds spent."""
     spent = 0.0
     for conv in conversations:
         for sess in conv.sessions:
-            msgs = [{"role": "user", "name": t["speaker"], "content": t["text"], "id": t["id"]}
+            msgs = [{"role": role_of(t["speaker"]), "name": t["speaker"], "content": t["text"],
+                     "id": t["id"]}
                     for t in sess.turns]
             t0 = time.perf_counter()
             mem.add(msgs, user_id=user_of(conv), session_id=sess.key, timestamp=sess.when)

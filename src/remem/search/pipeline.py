@@ -10,13 +10,15 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
+import numpy as np
+
 from .._engine import Engine
 from ..ingest.timeparse import query_ranges
 from ..types import Hit, MemoryRecord, Scope, SearchResult, to_datetime
-from . import packing, stages
-from .fusion import convex, order, rrf
+from . import packing, recency, stages
+from .fusion import convex, evidence, order, rrf
 from .graph import graph_ranking
-from .terms import lexical_terms
+from .terms import lexical_terms, query_mass, terms_of
 
 Parts = stages.Parts
 
@@ -63,10 +65,15 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
     n = max(cfg.candidates, limit)
     rankings: dict[str, list[str]] = {}
     raw: dict[str, dict[str, float]] = {}
+    mass = None
     if cfg.weights.get("lexical", 1.0):
+        stats = None
+        if cfg.fusion == "evidence":  # the query's whole BM25 weight, to scale by
+            stats = store.doc_freqs(scope, list(terms_of(query).terms))
+            mass = query_mass(*stats)
         terms = lexical_terms(store, scope, query, max_df=cfg.lexical_max_df,
                               prune_min_rows=cfg.lexical_prune_min_rows,
-                              max_postings=cfg.lexical_max_postings)
+                              max_postings=cfg.lexical_max_postings, stats=stats)
         lex = store.lexical(scope, terms, n, allowed, cfg.keys_weight)
         rankings["lexical"] = [i for i, _ in lex]
         raw["lexical"] = dict(lex)
@@ -83,10 +90,15 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
     ok = _settle(store, {d: {} for r in rankings.values() for d in r}, records, scope, at)
     rankings = {k: [d for d in v if d in ok] for k, v in rankings.items()}
     raw = {k: {d: s for d, s in v.items() if d in ok} for k, v in raw.items()}
-    if cfg.fusion == "convex":
+    if cfg.fusion in ("convex", "evidence"):
         if "graph" in rankings:  # the graph ranking has no calibrated score: use 1/rank
             raw["graph"] = {d: 1.0 / (i + 1) for i, d in enumerate(rankings["graph"])}
+    if cfg.fusion == "convex":
         parts = convex({k: raw[k] for k in rankings}, cfg.weights)
+    elif cfg.fusion == "evidence":
+        parts = evidence({k: raw[k] for k in rankings}, cfg.weights, lexical_mass=mass,
+                         lexical_floor=cfg.lexical_floor, lexical_full=cfg.lexical_full,
+                         dense_floor=cfg.dense_floor)
     else:
         parts = rrf(rankings, cfg.weights, cfg.rrf_k)
     if cfg.segment_credit or not cfg.segment_hits:
@@ -97,18 +109,37 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
             parts = stages.credit_members(parts, members, cfg.segment_credit,
                                           keep=cfg.segment_hits)
             parts = _settle(store, parts, records, scope, at)
+    if cfg.prf_weight and "dense" in raw and parts:
+        # pseudo-relevance feedback: search again from the query moved towards the best
+        # first-round hits (their shared topic), so paraphrases of it can join
+        seeds = [d for d, _ in order(parts)[: cfg.prf_hits]]
+        vecs = store.vectors_of(scope.user_id, seeds, engine.embedder.name)
+        if vecs:
+            q2 = qv + cfg.prf_beta * np.mean(list(vecs.values()), axis=0)
+            q2 = q2 / (np.linalg.norm(q2) or 1.0)
+            again = dict(store.dense(scope, q2.astype(np.float32), engine.embedder.name, n, allowed))
+            parts = {d: dict(p) for d, p in parts.items()}
+            for d, c in again.items():
+                x = max(0.0, (c - cfg.dense_floor) / (1.0 - cfg.dense_floor))
+                if x > 0:
+                    parts.setdefault(d, {})["feedback"] = cfg.prf_weight * x
+            parts = _settle(store, parts, records, scope, at)
     if allowed is not None:  # graph and segment credit may reach outside the filter
         parts = {d: p for d, p in parts.items() if d in allowed}
     if cfg.question_penalty:
         parts = stages.penalise(
             parts, {d: stages.is_bare_question(records[d].text) for d in parts},
             cfg.question_penalty, "question")
+    if cfg.importance_weight:
+        parts = stages.weigh_importance(parts, {d: records[d].importance for d in parts},
+                                        cfg.importance_weight)
     if cfg.speaker_boost:
         names = stages.mentioned_names(query, store.speakers(scope.user_id))
         parts = stages.boost_mentioned(
-            parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost)
+            parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost,
+            own_words={d: records[d].importance >= 0.5 for d in parts})
+    rng = query_ranges(query, to_datetime(time.time()))  # type: ignore[arg-type]
     if cfg.time_boost:
-        rng = query_ranges(query, to_datetime(time.time()))  # type: ignore[arg-type]
         if rng:
             inside = {d: stages.overlaps(records[d].dates, said_date(records[d]), rng)
                       for d in parts}
@@ -120,16 +151,30 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
             nbs = {d: [n for n in ns if n in allowed] for d, ns in nbs.items()}
         parts = stages.expand_neighbours(parts, top, nbs, cfg.neighbour_factor)
         parts = _settle(store, parts, records, scope, at)
+    when = recency.tense(query, has_time_range=bool(rng), as_of=at is not None)
+    window = cfg.promote_window_now if when == recency.NOW else \
+        cfg.promote_window if when == recency.CURRENT else 0
+    newer_of: dict[str, str] = {}
+    if window and parts:
+        vecs = store.vectors_of(scope.user_id, list(parts), engine.embedder.name) \
+            if cfg.promote_min_sim else None
+        parts, newer_of = recency.promote_newer(
+            parts, {d: records[d].event_time for d in parts},
+            {d: records[d].speaker for d in parts}, window=window,
+            ratio=cfg.promote_ratio, vectors=vecs, min_sim=cfg.promote_min_sim)
     ranked = order(parts)
     if cfg.dedupe:
         ranked = stages.drop_covered(ranked, {d: records[d].source_ids for d, _ in ranked})
     ranked = ranked[:limit]
+    order_ids = [d for d, _ in ranked]
     hits = []
     for doc, score in ranked:
         m = records.get(doc)
         if m is None:  # deleted between ranking and fetch
             continue
         explain = dict(parts[doc])
+        if newer_of:
+            recency.mark_outdated(explain, doc, newer_of, order_ids)
         for signal, values in raw.items():
             if doc in values:
                 explain[f"{signal}_raw"] = values[doc]

@@ -34,15 +34,40 @@ def mentioned_names(query: str, names: Iterable[str]) -> set[str]:
 
 
 def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
-                    mentioned: set[str], weight: float) -> Parts:
-    """Add ``weight`` x the fused score to memories spoken by a person the query names."""
+                    mentioned: set[str], weight: float,
+                    own_words: Mapping[str, bool] | None = None) -> Parts:
+    """Add ``weight`` x the fused score to memories spoken by a person the query names.
+
+    Only when the name tells memories apart: if every memory in ``own_words`` (the
+    people's own turns, not the assistant's replies) is by someone the query names,
+    the name is the memory's owner ("Does Bea have any pets?" in Bea's memory) and
+    boosting it would only re-rank by who is named, so nothing changes."""
     if not mentioned or not weight:
+        return parts
+    if own_words is not None and all(
+            speaker_of.get(d) in mentioned for d, own in own_words.items() if own):
         return parts
     out: Parts = {}
     for doc, p in parts.items():
         p = dict(p)
         if speaker_of.get(doc) in mentioned:
             p["speaker"] = weight * total(p)
+        out[doc] = p
+    return out
+
+
+def weigh_importance(parts: Parts, importance: Mapping[str, float], weight: float) -> Parts:
+    """Add ``weight`` x (importance - 0.5) x the fused score: memories more important
+    than the default (0.5) gain, less important ones (e.g. the assistant's replies)
+    lose, in proportion to their own score."""
+    if not weight:
+        return parts
+    out: Parts = {}
+    for doc, p in parts.items():
+        p = dict(p)
+        imp = importance.get(doc, 0.5)
+        if imp != 0.5:
+            p["importance"] = weight * (imp - 0.5) * total(p)
         out[doc] = p
     return out
 

@@ -7,7 +7,8 @@ analyses text its own way, as PostgreSQL's English configuration does)."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Mapping
 
 from .._text import content_words, stem, tokens, words
 from ..store.protocol import QueryTerms
@@ -55,18 +56,31 @@ def prune_terms(dfs: dict[str, int], max_rows: float,
     return keep
 
 
+def query_mass(n: int, dfs: Mapping[str, int]) -> float | None:
+    """The BM25 weight of a whole query in an index of ``n`` memories: the sum of its
+    terms' idf (as the index scores them), a term found nowhere counting as if in half a
+    memory. A memory's BM25 over this is the share of the query it explains. ``None``
+    without statistics (no memories, no terms)."""
+    if not n or not dfs:
+        return None
+    return sum(max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) for df in dfs.values())
+
+
 def lexical_terms(store: Any, scope: Scope, query: str, *, max_df: float | None,
-                  prune_min_rows: int, max_postings: int | None) -> QueryTerms:
+                  prune_min_rows: int, max_postings: int | None,
+                  stats: tuple[int, Mapping[str, int]] | None = None) -> QueryTerms:
     """The terms of ``query`` to rank the scope by. With ``max_df``, in an index of at
     least ``prune_min_rows`` memories, terms in more than that share of them are left
     out (they add little to BM25 but score most of the scope); with ``max_postings``,
     terms are then kept rarest first while the memories they occur in add up to at most
     that many. The rarest term always stays. A store without term statistics (its
-    ``doc_freqs`` counts no memories) is never pruned."""
+    ``doc_freqs`` counts no memories) is never pruned. ``stats``: the store's
+    ``doc_freqs`` of all the query's terms, if the caller has them already."""
     found = _analyse(query)
     terms = list(found)
     if max_df is not None and len(terms) > 1:
-        n, dfs = store.doc_freqs(scope, terms)
+        n, dfs = stats if stats is not None else store.doc_freqs(scope, terms)
+        dfs = {t: dfs.get(t, 0) for t in terms}
         if n and n >= prune_min_rows:
             terms = prune_terms(dfs, max_df * n, max_postings)
     return QueryTerms(tuple(terms), tuple(dict.fromkeys(w for t in terms for w in found[t])))

@@ -128,6 +128,16 @@ class SearchMixin:
             return [], np.zeros((0, 1), np.float32)
         return [r[0] for r in rows], np.array([json.loads(r[1]) for r in rows], np.float32)
 
+    def vectors_of(self, user_id: str, ids: Sequence[str],
+                   embed_model: str) -> dict[str, np.ndarray]:
+        """Unit vectors of these of the user's active memories that the model embedded."""
+        if not ids:
+            return {}
+        rows = self._pg_q("SELECT id, embedding::text FROM memories WHERE user_id=%s AND "
+                          "id = ANY(%s) AND status='active' AND embed_model=%s",
+                          [user_id, list(ids), embed_model])
+        return {r[0]: np.array(json.loads(r[1]), np.float32) for r in rows}
+
     def _indexed_models(self, model: str) -> set[str]:
         if model not in self._indexed:  # another worker may have created it
             self._indexed.update(r[0] for r in self._pg_q("SELECT embed_model FROM vector_indexes"))

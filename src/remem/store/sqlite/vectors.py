@@ -61,9 +61,16 @@ class _VectorCache:
         c = self.columns
         self.ids, self.agents, self.sessions = c["id"], c["agent"], c["session"]
         self.matrix: np.ndarray = c["vector"]  # float32 (n, dim)
+        self._positions: dict[str, int] | None = None
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
         return scope_mask(scope, lambda: self.agents, lambda: self.sessions, self.ids, allowed)
+
+    def positions(self) -> dict[str, int]:
+        """Row of each id (built once per snapshot)."""
+        if self._positions is None:
+            self._positions = {d: i for i, d in enumerate(self.ids)}
+        return self._positions
 
 
 class VectorMixin:
@@ -100,6 +107,15 @@ class VectorMixin:
         if not len(rows):
             return [], np.zeros((0, 1), np.float32)
         return [cache.ids[i] for i in rows], cache.matrix[rows]
+
+    def vectors_of(self, user_id: str, ids: Sequence[str],
+                   embed_model: str) -> dict[str, np.ndarray]:
+        """Unit vectors of these of the user's active memories that the model embedded
+        (from the search cache)."""
+        with self._lock:
+            cache = self._vectors(user_id, embed_model)
+            pos = cache.positions()
+            return {i: cache.matrix[pos[i]] for i in ids if i in pos}
 
     def _vectors(self, user_id: str, model: str) -> _VectorCache:
         """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
