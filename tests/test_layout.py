@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("memory", ("remem", "remem.memory", "remem.lifecycle")),
     # _engine: what the pipelines receive (the store, the embedder, the configs)
     ("pipelines", ("remem.ingest", "remem.search", "remem.maintain", "remem.transfer",
-                   "remem.answer", "remem._engine")),
+                   "remem.answer", "remem.reembed", "remem._engine")),
     ("store", ("remem.store",)),
 ]
 BASE = "base"  # types, config, errors, _ids, _text, embed, llm

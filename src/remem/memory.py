@@ -83,7 +83,7 @@ class Memory:
         self,
         path: str | os.PathLike[str] | None = None,
         *,
-        embedder: Embedder | None = None,
+        embedder: Embedder | str | None = None,
         store: Store | None = None,
         config: SearchConfig | None = None,
         extract_config: ExtractConfig | None = None,
@@ -96,6 +96,10 @@ class Memory:
             from .embed.onnx import OnnxEmbedder
 
             embedder = OnnxEmbedder()
+        elif isinstance(embedder, str):  # "small", "quality", a model directory ...
+            from .embed.models import get_embedder
+
+            embedder = get_embedder(embedder)
         if not isinstance(embedder, Embedder):
             raise InvalidInput("embedder must have name, dim and embed(texts)")
         cfg = config or SearchConfig()
@@ -248,6 +252,25 @@ class Memory:
         report = facts.extract(self.engine, scope, [memories[i] for i in rows], vectors[rows], now)
         return AddResult(tuple(ep_ids), tuple(mem_ids), skipped, tuple(report.added),
                          report.error)
+
+    def reembed(self, embedder: Embedder | str, *, batch_size: int = 256,
+                progress: Callable[[int, int], None] | None = None) -> Any:
+        """Give every memory in the store (all users, any status) a vector of ``embedder``
+        (an ``Embedder`` or a name such as ``"quality"``), then search with it. Nothing is
+        lost: texts stay, each change is in ``history`` (``REEMBED``), and an interrupted
+        run continues where it stopped when called again. ``progress(done, total)`` is
+        called after each batch. Returns a ``remem.reembed.ReembedReport``."""
+        from . import reembed
+
+        if isinstance(embedder, str):
+            from .embed.models import get_embedder
+
+            embedder = get_embedder(embedder)
+        if not isinstance(embedder, Embedder):
+            raise InvalidInput("embedder must have name, dim and embed(texts)")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput("batch_size must be a positive int")
+        return reembed.run(self.engine, embedder, batch_size=batch_size, progress=progress)
 
     def update(self, memory_id: str, text: str, *, user_id: str | None = None) -> MemoryItem:
         """Replace a memory's text (re-embedded); the old text stays in ``history``."""

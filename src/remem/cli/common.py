@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any, Sequence
 
 from ..errors import InvalidInput
 
 
 def load_embedder(name: str) -> Any:
-    if name == "onnx":
-        from ..embed.onnx import OnnxEmbedder
+    """``small``/``onnx`` (the packaged default), ``quality``, ``hashing[-DIM]`` or a model
+    directory (``remem.embed.models.get_embedder``)."""
+    from ..embed.models import get_embedder
 
-        return OnnxEmbedder()
-    m = re.fullmatch(r"hashing(?:-(\d+))?", name)
-    if m:
-        from ..embed.hashing import HashingEmbedder
-
-        return HashingEmbedder(int(m.group(1) or 256))
-    raise InvalidInput(f"unknown embedder {name!r} (choose onnx, hashing or hashing-DIM)")
+    return get_embedder(name)
 
 
 def open_memory(args: argparse.Namespace) -> Any:

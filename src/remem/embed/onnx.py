@@ -1,14 +1,19 @@
-"""The packaged local embedder: all-MiniLM-L6-v2, int8, run with onnxruntime on CPU.
+"""Local embedders run with onnxruntime on CPU: the packaged all-MiniLM-L6-v2 (int8,
+the default) or any model directory of the same layout, such as the opt-in "quality"
+model (all-mpnet-base-v2, 8-bit) that ``remem model install quality`` builds
+(:mod:`remem.embed.models`).
 
-The model directory (by default ``remem/embed/model``) holds three files made by
-``scripts/export_onnx.py``:
+A model directory (by default ``remem/embed/model``) holds three files, made by
+``scripts/export_onnx.py`` (MiniLM) or :func:`remem.embed.models.install` (mpnet):
 
-* ``model.onnx``: BERT + mean pooling + L2 normalisation in one graph; inputs
-  ``input_ids``/``attention_mask``/``token_type_ids`` (int64, batch x sequence),
-  output ``sentence_embedding`` (float32, batch x dim, unit rows).
-* ``tokenizer.json``: the fast (``tokenizers``) WordPiece tokenizer, truncating at
+* ``model.onnx``: the encoder + mean pooling + L2 normalisation in one graph; int64
+  inputs (batch x sequence) named in ``model.json`` (``input_ids``/``attention_mask``
+  and, for BERT, ``token_type_ids``), output ``sentence_embedding`` (float32, batch x
+  dim, unit rows).
+* ``tokenizer.json``: the fast (``tokenizers``) tokenizer, truncating at
   ``max_length`` tokens.
-* ``model.json``: ``name``, ``dim``, ``max_length`` and provenance.
+* ``model.json``: ``name``, ``dim``, ``max_length``, ``inputs``, ``pad_id`` and
+  provenance.
 
 Only ``model.json`` is read by the constructor; onnxruntime and the tokenizer are
 imported and loaded on the first :meth:`OnnxEmbedder.embed` call. Texts are sorted by
@@ -105,6 +110,11 @@ class OnnxEmbedder:
         self.dim: int = meta["dim"]
         self.max_length: int = meta["max_length"]
         self._output: str = str(meta.get("output", "sentence_embedding"))
+        self._inputs: tuple[str, ...] = tuple(meta.get("inputs", _INPUTS))
+        if not set(self._inputs) <= set(_INPUTS) or "input_ids" not in self._inputs:
+            raise EmbedderError(f"embedding model {self.model_dir}: unsupported inputs "
+                                f"{list(self._inputs)}")
+        self._pad_id = int(meta.get("pad_id", 0))
         self.threads: int = threads or _default_threads()
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
@@ -177,7 +187,8 @@ class OnnxEmbedder:
         batches = _batches(order, lengths, self.batch_size, self.batch_tokens)
 
         def run(rows: np.ndarray) -> None:
-            feeds = _pad([encodings[i] for i in rows], int(lengths[rows].max()))
+            feeds = _pad([encodings[i] for i in rows], int(lengths[rows].max()),
+                         self._inputs, self._pad_id)
             try:
                 out[rows] = session.run([self._output], feeds)[0]
             except Exception as exc:
@@ -238,12 +249,18 @@ def _batches(order: np.ndarray, lengths: np.ndarray, max_rows: int,
     return batches
 
 
-def _pad(encodings: Sequence[Any], width: int) -> dict[str, np.ndarray]:
-    """Right-pad a batch of encodings to ``width`` tokens (pad id 0, mask 0)."""
-    feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
+def _pad(encodings: Sequence[Any], width: int, inputs: Sequence[str] = _INPUTS,
+         pad_id: int = 0) -> dict[str, np.ndarray]:
+    """Right-pad a batch of encodings to ``width`` tokens (``pad_id``, mask 0); feed only
+    the model's ``inputs``."""
+    feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in inputs}
+    if pad_id:
+        feeds["input_ids"].fill(pad_id)
     for row, enc in enumerate(encodings):
         n = len(enc.ids)
         feeds["input_ids"][row, :n] = enc.ids
-        feeds["attention_mask"][row, :n] = enc.attention_mask
-        feeds["token_type_ids"][row, :n] = enc.type_ids
+        if "attention_mask" in feeds:
+            feeds["attention_mask"][row, :n] = enc.attention_mask
+        if "token_type_ids" in feeds:
+            feeds["token_type_ids"][row, :n] = enc.type_ids
     return feeds

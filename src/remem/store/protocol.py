@@ -102,6 +102,18 @@ class RecordStore(Protocol):
 
     def user_ids(self) -> list[str]: ...
 
+    def embed_rows(self, user_id: str,
+                   embed_model: str) -> list[tuple[MemoryRecord, np.ndarray | None]]:
+        """Every memory of the user (any status, insertion order) with its vector when
+        ``embed_model`` made it, else None (``Memory.reembed`` reads with it)."""
+        ...
+
+    def set_vectors(self, items: Sequence[tuple[str, np.ndarray]], embed_model: str, *,
+                    actor: str = "reembed") -> int:
+        """Replace these memories' vectors by ``embed_model``'s in one transaction
+        (history: ``REEMBED``, old and new model in ``detail``); how many changed."""
+        ...
+
     def close(self) -> None: ...
 
 

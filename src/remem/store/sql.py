@@ -25,6 +25,7 @@ from ..errors import InvalidInput, StoreError
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 from .inspect import InspectMixin
 from .lifecycle import LifecycleMixin
+from .reembed import ReembedMixin
 from .records import (EPISODE_FIELDS, HISTORY_FIELDS, MEMORY_COLS, episode_import,
                       episode_values, export_vector, history_entry, history_import,
                       memory_from_export, memory_values, row_to_memory)
@@ -132,7 +133,7 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class SQLStore(LifecycleMixin, InspectMixin):
+class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
     """Everything both stores do the same way, over ``self.dialect``. Subclasses provide
     ``_reading()`` (a connection for reads), ``_write(fn)`` (``fn(db)`` in one
     transaction), ``_insert_row`` and ``_set_vector`` (where vectors live differs)."""

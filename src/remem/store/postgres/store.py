@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import StoreError
 from ...types import MemoryRecord
 from ..records import MEMORY_FIELDS
-from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore
+from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
 from . import schema as _pg_schema
 from .search import SearchMixin, _vec
 from .transfer import PgTransferMixin
@@ -186,6 +186,15 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
     def _set_vector(self, db: Any, rowid: int, text: str, vector: Any) -> None:
         self._x(db, "UPDATE memories SET content_hash=?, embedding=?::vector WHERE rowid=?",
                 (_hash(text), _vec(vector) if vector is not None else None, rowid))
+
+    def _vectors_by_rowid(self, rowids: Sequence[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for part in chunks(rowids):
+            cond, args = self.dialect.in_list("rowid", part)
+            out.update((r, np.array(json.loads(text), np.float32)) for r, text in self._q(
+                f"SELECT rowid, embedding::text FROM memories WHERE {cond} "
+                "AND embedding IS NOT NULL", args))
+        return out
 
     # -- statistics (cached per scope version) -----------------------------------------
     def scope_size(self, user_id: str) -> int:

@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterator, Sequence
 from ...errors import InvalidInput, StoreError
 from ...types import MemoryRecord
 from ..records import MEMORY_FIELDS
-from ..sql import Dialect, SQLStore
+from ..sql import Dialect, SQLStore, chunks
 from . import schema as _sqlite_schema
 from .caches import ScopeCacheMixin
 from .lexical import LexicalMixin
 from .transfer import TransferMixin
-from .vectors import VectorMixin, encode_int8
+from .vectors import VectorMixin, decode_int8, encode_int8
 
 DIALECT = Dialect("sqlite", json=json.dumps, unjson=json.loads)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, embed_model) VALUES "
@@ -125,6 +125,14 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
         if vector is not None:
             db.execute("INSERT INTO vectors(memory_rowid, data) VALUES (?, ?)",
                        (rowid, encode_int8(vector)))
+
+    def _vectors_by_rowid(self, rowids: Sequence[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for part in chunks(rowids):
+            out.update((r, decode_int8(blob)) for r, blob in self._q(
+                f"SELECT memory_rowid, data FROM vectors WHERE memory_rowid IN "
+                f"({','.join('?' * len(part))})", part))
+        return out
 
     # -- reads ----------------------------------------------------------------------
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
