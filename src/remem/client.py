@@ -325,6 +325,16 @@ class _Base:
                      headers={"Content-Type": "application/x-ndjson"})
 
 
+class _Found:
+    """A search already done (``answer`` asks its memory for one search)."""
+
+    def __init__(self, result: SearchResult) -> None:
+        self.result = result
+
+    def search(self, *args: Any, **kwargs: Any) -> SearchResult:
+        return self.result
+
+
 def _id(memory_id: Any) -> str:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInput(f"memory id must be a non-empty string, got {memory_id!r}")
@@ -444,6 +454,15 @@ class Client(_Base):
     def maintain(self, user_id: str | None = None, *, config: Any = None, now: Any = None) -> Any:
         return self._run(self._maintain(user_id, config, now))
 
+    def answer(self, question: str, *, user_id: str, llm: Any, agent_id: str | None = None,
+               session_id: str | None = None, budget_tokens: int = 1500) -> Any:
+        """``Memory.answer``: the server retrieves, ``llm`` (yours, called from here)
+        answers citing the caller's turn ids."""
+        from .answer import answer
+
+        return answer(self, question, llm=llm, budget_tokens=budget_tokens, user_id=user_id,
+                      agent_id=agent_id, session_id=session_id)
+
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
         """One user's export (the server needs ``user_id``); returns the record count."""
         return _write_export(path, self._run(self._export(user_id)))
@@ -549,6 +568,17 @@ class AsyncClient(_Base):
     async def maintain(self, user_id: str | None = None, *, config: Any = None,
                        now: Any = None) -> Any:
         return await self._run(self._maintain(user_id, config, now))
+
+    async def answer(self, question: str, *, user_id: str, llm: Any,
+                     agent_id: str | None = None, session_id: str | None = None,
+                     budget_tokens: int = 1500) -> Any:
+        """``Memory.answer``: retrieval on the server, ``llm`` on a worker thread here."""
+        from .answer import answer
+
+        found = await self.search(question, user_id=user_id, agent_id=agent_id,
+                                  session_id=session_id, limit=50, budget_tokens=budget_tokens)
+        return await asyncio.to_thread(answer, _Found(found), question, llm=llm,
+                                       budget_tokens=budget_tokens)
 
     async def export(self, path: str | os.PathLike[str] | IO[str], *,
                      user_id: str | None = None) -> int:

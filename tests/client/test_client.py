@@ -231,3 +231,33 @@ def test_client_overhead_over_raw_http_is_small(server: Server, api_key: str) ->
                 via.append(t3 - t2)
     p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] * 1000  # noqa: E731
     assert p95(via) <= p95(raw) + 3.0, (p95(via), p95(raw))
+
+
+def test_async_client_concurrent_calls_share_one_pool(server: Server, api_key: str) -> None:
+    async def run() -> list[Any]:
+        async with remem.AsyncClient(server.url, api_key=api_key) as c:
+            adds = [c.add([{"role": "user", "id": f"k{i}", "content": f"fact number {i} about kiwis"}],
+                          user_id="async-many") for i in range(20)]
+            await asyncio.gather(*adds)
+            again = await asyncio.gather(*[c.add([{"role": "user", "id": f"k{i}",
+                                                   "content": f"fact number {i} about kiwis"}],
+                                                 user_id="async-many") for i in range(20)])
+            found = await asyncio.gather(*[c.search("kiwis", user_id="async-many", limit=50)
+                                           for _ in range(10)])
+            return [again, found, await c.count(user_id="async-many")]
+
+    again, found, count = asyncio.run(run())
+    assert all(r.skipped == 1 for r in again) and count == 20
+    assert all(len(f) == 20 for f in found)
+
+
+def test_import_remem_works_without_httpx(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "import remem\n"
+            "try:\n    remem.Client\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'remem[client]'" in out.stdout

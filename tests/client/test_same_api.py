@@ -5,11 +5,14 @@ runs unchanged against a server, with the same values and the same errors."""
 from __future__ import annotations
 
 import io
+import json as json_module
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+
+from remem.llm import Completion
 
 from remem import (AddResult, HistoryEntry, Hit, InvalidInput, MemoryItem, NotFound,
                    SearchResult)
@@ -148,3 +151,21 @@ def test_maintain_and_summaries(api: Any) -> None:
     report = api.maintain(user)
     assert report.users == 1 and not report.errors
     assert all(isinstance(s, MemoryItem) for s in api.summaries(user_id=user))
+
+
+class QuotingLLM:
+    """An LLM plug-in answering with the first memory of its prompt, citing it."""
+
+    name = "quoting"
+
+    def complete(self, messages: Any, *, json: bool = False, max_tokens: Any = None) -> Completion:
+        prompt = messages[-1]["content"]
+        first = next(line for line in prompt.splitlines() if line.startswith("[1]"))
+        return Completion(text=json_module.dumps({"answer": first[4:].strip(), "sources": [1]}))
+
+
+def test_answer_cites_the_callers_turn_ids(api: Any) -> None:
+    user = uid()
+    api.add(conversation("a"), user_id=user)
+    a = api.answer("what pet did Ana adopt?", user_id=user, llm=QuotingLLM())
+    assert a.text and a.error is None and a.source_ids and "Pimenta" in a.context
