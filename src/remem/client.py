@@ -296,11 +296,7 @@ class _Base:
             raise InvalidInput("maintain(now=...) is not available over the server")
         body: dict[str, Any] = {"user_id": user_id}
         if config is not None:
-            from dataclasses import asdict
-
-            c = asdict(config)
-            body.update(dedupe=c["dedupe"], summaries=c["summaries"], profiles=c["profiles"],
-                        forget=c["forget"])
+            body.update(_maintain_config(config))
 
         def parse(r: httpx.Response) -> Any:
             from .types import MaintainReport
@@ -323,6 +319,30 @@ class _Base:
             data = text.encode("utf-8") if isinstance(text, str) else text
         return _Call("POST", "/v1/import", _json, content=data,
                      headers={"Content-Type": "application/x-ndjson"})
+
+
+_SENT = {"dedupe", "summaries", "profiles", "forget"}
+_FORGET_SENT = {"half_life_days", "threshold", "min_age_days", "hard_delete"}
+
+
+def _maintain_config(config: Any) -> dict[str, Any]:
+    """The parts of a ``MaintainConfig`` the server takes; any other field changed from
+    its default is refused rather than silently dropped."""
+    from dataclasses import asdict
+
+    from .lifecycle import ForgetPolicy, MaintainConfig
+
+    c, default = asdict(config), asdict(MaintainConfig())
+    odd = [k for k in c if k not in _SENT and c[k] != default[k]]
+    forget = c["forget"]
+    if forget is not None:
+        fdefault = asdict(ForgetPolicy())
+        odd += [f"forget.{k}" for k in forget if k not in _FORGET_SENT and forget[k] != fdefault[k]]
+        forget = {k: forget[k] for k in _FORGET_SENT}
+    if odd:
+        raise InvalidInput(f"the server's maintain takes no {', '.join(odd)} (run it embedded)")
+    return {"dedupe": c["dedupe"], "summaries": c["summaries"], "profiles": c["profiles"],
+            "forget": forget}
 
 
 class _Found:

@@ -261,3 +261,15 @@ def test_import_remem_works_without_httpx(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install 'remem[client]'" in out.stdout
+
+
+def test_maintain_settings_the_server_cannot_take_are_refused(server: Server, api_key: str) -> None:
+    from remem.lifecycle import ForgetPolicy, MaintainConfig
+
+    with remem.Client(server.url, api_key=api_key) as c:
+        with pytest.raises(InvalidInput, match="dedupe_cosine"):
+            c.maintain("u", config=MaintainConfig(dedupe_cosine=0.5))
+        with pytest.raises(InvalidInput, match="forget.types"):
+            c.maintain("u", config=MaintainConfig(forget=ForgetPolicy(types=("turn",))))
+        with pytest.raises(InvalidInput, match="now"):
+            c.maintain("u", now="2024-01-01")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from remem.lifecycle import ForgetPolicy, MaintainConfig
 from remem.llm import Completion
 
 from remem import (AddResult, HistoryEntry, Hit, InvalidInput, MemoryItem, NotFound,
@@ -150,6 +151,8 @@ def test_maintain_and_summaries(api: Any) -> None:
     api.add(conversation("m") * 1, user_id=user, session_id="s")
     report = api.maintain(user)
     assert report.users == 1 and not report.errors
+    forget = MaintainConfig(dedupe=False, forget=ForgetPolicy(half_life_days=1, min_age_days=0))
+    assert not api.maintain(user, config=forget).errors
     assert all(isinstance(s, MemoryItem) for s in api.summaries(user_id=user))
 
 
