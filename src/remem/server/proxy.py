@@ -7,18 +7,23 @@ Point an OpenAI client at ``remem serve`` instead of the LLM. For each request t
 2. searches that user's memories with the last user message, packed to
    ``proxy_budget_tokens``, and injects them as one system message after the caller's
    own leading system messages;
-3. forwards the request (every field but ``stream``, ``stream_options`` and
-   ``session_id``) to ``upstream_url`` with the server's upstream key, never the caller's;
+3. forwards the request (every field but ``session_id``; ``stream`` and
+   ``stream_options`` only for a stream) to ``upstream_url`` with the server's upstream
+   key, never the caller's;
 4. answers with the upstream's completion, plus ``X-Remem-Memories: N`` (memories
-   injected) and ``X-Remem-Recorded: true|false``;
-5. records the last user message and the reply as two episodes of that user (session:
-   header ``X-Remem-Session`` or the ``session_id`` field). A failed recording is logged;
-   the reply is returned all the same.
+   injected) and ``X-Remem-Recorded: true|false``; with ``stream: true`` it passes the
+   upstream's server-sent events through as they arrive (``stream.py``);
+5. records the last user message (its speaker: the message's ``name``, else header
+   ``X-Remem-Speaker``) and the reply as two episodes of that user (session: header
+   ``X-Remem-Session`` or the ``session_id`` field); a stream is recorded when it ends
+   with ``[DONE]``. A failed recording is logged; the reply is returned all the same.
 
-Errors: proxy off (no ``--upstream``) 404; ``stream: true``, no user, no user message,
-no model 422; upstream unreachable, 5xx or 429 after retries, a rejected upstream key or
-a malformed reply 502 ``upstream_error``; another 4xx from the upstream 400
-``upstream_rejected``. Nothing is recorded unless the upstream answered.
+Errors: proxy off (no ``--upstream``) 404; a malformed message, no user, no user
+message, no model 422 (all checked before the upstream is called); upstream unreachable,
+5xx or 429 after retries, a rejected upstream key or a malformed reply 502
+``upstream_error``; another 4xx from the upstream 400 ``upstream_rejected``; a stream
+failing midway ends with an ``error`` event. Nothing is recorded unless the upstream
+answered in full.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..ingest.normalise import check_id
@@ -41,6 +46,7 @@ from ..errors import InvalidInput
 from . import models as M
 from .errors import ApiError
 from .settings import Settings
+from .stream import SPEAKER_HEADER, check_messages, open_stream, speaker
 from .tenancy import TenantMemory
 
 log = logging.getLogger("remem.server.proxy")
@@ -61,7 +67,8 @@ class ChatRequest(BaseModel):
     user: str | None = Field(None, description="the memory user (or header X-Remem-User)")
     session_id: str | None = Field(None, description="session of the recorded exchange "
                                                      "(or header X-Remem-Session); not forwarded")
-    stream: bool | None = Field(None, description="must be false: streaming is not supported")
+    stream: bool | None = Field(None, description="true: server-sent events, passed through "
+                                                  "as the upstream sends them")
 
 
 class UpstreamError(Exception):
@@ -194,15 +201,12 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
 
     @app.post("/v1/chat/completions", tags=["proxy"], responses=_RESPONSES,
               summary="OpenAI-compatible chat with the user's memories (needs --upstream)")
-    def chat(body: ChatRequest, request: Request,
-             t: TenantMemory = Depends(tenant)) -> JSONResponse:
+    def chat(body: ChatRequest, request: Request, t: TenantMemory = Depends(tenant)) -> Any:
         if upstream is None:
             raise ApiError(404, "not_found", "the chat proxy is off: start remem serve with "
                            "--upstream URL (an OpenAI-compatible base URL such as "
                            "https://api.openai.com/v1; key in REMEM_UPSTREAM_KEY)")
-        if body.stream:
-            raise ApiError(422, "invalid_input", "streaming is not supported by the remem chat "
-                           "proxy yet: send \"stream\": false (or leave it out)")
+        check_messages(body.messages)
         user = request.headers.get("x-remem-user") or body.user
         if not user:
             raise ApiError(422, "invalid_input", "no memory user: send the OpenAI \"user\" "
@@ -215,6 +219,7 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
             raise ApiError(422, "invalid_input", "no model: send \"model\" (or start remem "
                            "serve with --upstream-model NAME)")
         query, name = last_user_message(body.messages)
+        name = speaker(name, request.headers.get(SPEAKER_HEADER))
 
         hits = t.search(query[:QUERY_CHARS], user_id=user, limit=SEARCH_LIMIT,
                         budget_tokens=settings.proxy_budget_tokens)
@@ -222,15 +227,39 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
                    if k not in _DROPPED}
         forward["model"] = model
         forward["messages"] = with_memories(body.messages, hits.context)
+        n = len(hits) if hits.context.strip() else 0
+        if body.stream:
+            return _relay(upstream, forward, body, model, n,
+                          lambda text: _record(t, user, session, query, name, text, model))
         try:
             payload = upstream.complete(forward)
         except UpstreamError as exc:
             raise ApiError(exc.status, exc.type, str(exc)) from None
         reply = payload["choices"][0]["message"].get("content")
         recorded = _record(t, user, session, query, name, reply, model)
-        n = len(hits) if hits.context.strip() else 0
         return JSONResponse(as_completion(payload, model), headers={
             "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
+
+
+def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest, model: str,
+           n: int, record: Callable[[str], bool]) -> StreamingResponse:
+    """The upstream's events as they come; the exchange recorded once the stream is done."""
+    forward["stream"] = True
+    options = (body.model_extra or {}).get("stream_options")
+    if options is not None:
+        forward["stream_options"] = options  # e.g. {"include_usage": true}
+    try:
+        stream = open_stream(upstream, forward)
+    except UpstreamError as exc:
+        raise ApiError(exc.status, exc.type, str(exc)) from None
+
+    def events() -> Any:
+        yield from stream
+        if stream.complete and not record(stream.text):
+            log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={
+        "X-Remem-Memories": str(n), "Cache-Control": "no-cache"})
 
 
 def _record(t: TenantMemory, user: str, session: str | None, query: str, name: str | None,
