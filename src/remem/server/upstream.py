@@ -1,13 +1,12 @@
-"""The chat proxy's streaming half and its request checks.
+"""The chat proxy's upstream: an OpenAI-compatible ``/chat/completions``, plain
+(``Upstream.complete``) or streamed (``open_stream``). Standard library only.
 
-``stream: true`` (what most chat UIs and the official ``openai`` client send): the proxy
-opens the upstream's server-sent-event stream (retrying connection errors, 429 and 5xx
-like a plain request, but only before the first byte), then passes each event to the
-caller as it arrives while collecting the reply's text. The exchange is recorded when
-the stream ends with ``data: [DONE]``; if the upstream fails or stalls midway, the caller
-gets an ``error`` event (the ``openai`` client raises it) and nothing is recorded.
-
-``check_messages`` validates every caller message before anything is sent upstream.
+Streaming: ``open_stream`` retries connection errors, 429 and 5xx like a plain request,
+but only before the first byte; ``Stream`` then yields the upstream's server-sent events
+as they arrive while collecting the reply's text. ``Stream.complete`` is True once the
+upstream sent ``data: [DONE]``; if it fails or stalls midway, the caller gets an
+``error`` event (the ``openai`` client raises it) and ``complete`` stays False. An
+upstream that ignored ``stream`` (a plain JSON completion) becomes one chunk.
 """
 
 from __future__ import annotations
@@ -17,52 +16,84 @@ import json
 import logging
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
-
-from ..errors import InvalidInput
-
-if TYPE_CHECKING:
-    from .proxy import Upstream
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
 
 log = logging.getLogger("remem.server.proxy")
 
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-SPEAKER_HEADER = "x-remem-speaker"  # the speaker name when the user message has no `name`
 MAX_EVENT_BYTES = 1 << 20  # one SSE event from the upstream, at most
 
 
-def check_messages(messages: Sequence[Any]) -> None:
-    """Every message is an object with a known role and string (or content-part list)
-    content; an assistant message may have tool calls instead. ``InvalidInput`` naming
-    the first bad one otherwise."""
-    for i, m in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(m, Mapping):
-            raise InvalidInput(f"{where} must be an object with role and content")
-        role = m.get("role")
-        if role not in ROLES:
-            raise InvalidInput(f"{where}.role must be one of {', '.join(ROLES)}, got {role!r}")
-        name = m.get("name")
-        if name is not None and (not isinstance(name, str) or len(name) > 256):
-            raise InvalidInput(f"{where}.name must be a string of at most 256 characters")
-        content = m.get("content")
-        if content is None:
-            if role == "assistant" and (m.get("tool_calls") or m.get("function_call")):
-                continue
-            raise InvalidInput(f"{where}.content is missing")
-        if isinstance(content, list):
-            if not all(isinstance(p, Mapping) and isinstance(p.get("type"), str) for p in content):
-                raise InvalidInput(f"{where}.content parts must be objects with a type")
-        elif not isinstance(content, str):
-            raise InvalidInput(f"{where}.content must be a string or a list of content parts")
+class UpstreamError(Exception):
+    """The upstream LLM failed; ``status`` and ``type`` are what the caller gets."""
+
+    def __init__(self, message: str, status: int = 502, type_: str = "upstream_error") -> None:
+        super().__init__(message)
+        self.status, self.type = status, type_
 
 
-def speaker(message_name: str | None, header: str | None) -> str | None:
-    """Who said the user message: its ``name``, else the ``X-Remem-Speaker`` header."""
-    for value in (message_name, header):
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:256]
-    return None
+@dataclass(frozen=True)
+class Upstream:
+    """``POST {url}/chat/completions``, retrying connection errors, timeouts, 429 and 5xx
+    with exponential backoff. Standard library only."""
+
+    url: str
+    key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    retries: int = 2
+    backoff: float = 0.5
+
+    def complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                status, raw = self._post(data)
+            except (http.client.HTTPException, OSError) as exc:  # refused, reset, timeout
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                detail = raw[:300].decode("utf-8", "replace")
+                if status < 300:
+                    return _parse(raw)
+                if status in (401, 403):
+                    raise UpstreamError(f"the upstream rejected this server's credentials (HTTP "
+                                        f"{status}); check the key in REMEM_UPSTREAM_KEY")
+                if 400 <= status < 500 and status != 429:
+                    raise UpstreamError(f"the upstream rejected the request (HTTP {status}): "
+                                        f"{detail}", 400, "upstream_rejected")
+                last = f"HTTP {status}: {detail}"
+            log.warning("chat proxy: upstream attempt %d failed: %s", attempt + 1, last)
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
+        raise UpstreamError(f"the upstream LLM failed after {self.retries + 1} attempt(s): {last}")
+
+    def _post(self, data: bytes) -> tuple[int, bytes]:
+        """One POST; the connection is always closed."""
+        url = urllib.parse.urlsplit(self.url.rstrip("/") + "/chat/completions")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = cls(url.netloc, timeout=self.timeout)
+        try:
+            conn.request("POST", url.path + (f"?{url.query}" if url.query else ""), body=data,
+                         headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise UpstreamError(f"the upstream returned malformed JSON: {exc}") from None
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)
+            and isinstance(choices[0].get("message"), dict)):
+        raise UpstreamError("the upstream returned no choices[0].message: not a chat completion")
+    return payload  # type: ignore[no-any-return]
 
 
 class Stream:
@@ -128,8 +159,6 @@ class Stream:
             self.conn.close()
 
     def _whole(self) -> Iterator[bytes]:
-        from .proxy import _parse
-
         payload = _parse(self.resp.read())
         message = payload["choices"][0]["message"]
         content = message.get("content")
@@ -149,12 +178,10 @@ def _event(obj: Any) -> bytes:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
 
 
-def open_stream(up: "Upstream", body: Mapping[str, Any]) -> Stream:
+def open_stream(up: Upstream, body: Mapping[str, Any]) -> Stream:
     """POST ``body`` (with ``stream: true``) and return the open stream once the upstream
     answers 200; before that, failures are retried and then raised as ``UpstreamError``
     (so the caller still gets a plain JSON error with its status)."""
-    from .proxy import UpstreamError
-
     data = json.dumps(body, ensure_ascii=False).encode()
     url = urllib.parse.urlsplit(up.url.rstrip("/") + "/chat/completions")
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
