@@ -167,16 +167,6 @@ def _maintain_config(config: Any) -> dict[str, Any]:
             "forget": forget}
 
 
-class _Found:
-    """A search already done (``answer`` asks its memory for one search)."""
-
-    def __init__(self, result: SearchResult) -> None:
-        self.result = result
-
-    def search(self, *args: Any, **kwargs: Any) -> SearchResult:
-        return self.result
-
-
 def _id(memory_id: Any) -> str:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInput(f"memory id must be a non-empty string, got {memory_id!r}")

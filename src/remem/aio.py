@@ -20,7 +20,8 @@ from typing import IO, Any, Callable, Mapping, Sequence, TypeVar
 
 from .errors import InvalidInput
 from .memory import Memory
-from .types import AddResult, HistoryEntry, MemoryItem, SearchResult
+from .types import (AddResult, Answer, HistoryEntry, MaintainReport, MemoryItem,
+                    SearchResult)
 
 __all__ = ["AsyncMemory"]
 
@@ -124,12 +125,12 @@ class AsyncMemory:
                                 session_id=session_id)
 
     async def maintain(self, user_id: str | None = None, *, config: Any = None,
-                       now: Any = None) -> Any:
+                       now: Any = None) -> MaintainReport:
         return await self._call(self.memory.maintain, user_id, config=config, now=now)
 
     async def answer(self, question: str, *, user_id: str, llm: Any,
                      agent_id: str | None = None, session_id: str | None = None,
-                     budget_tokens: int = 1500) -> Any:
+                     budget_tokens: int = 1500) -> Answer:
         return await self._call(self.memory.answer, question, user_id=user_id, llm=llm,
                                 agent_id=agent_id, session_id=session_id,
                                 budget_tokens=budget_tokens)

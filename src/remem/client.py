@@ -30,11 +30,12 @@ from typing import IO, Any, Callable, Mapping, Sequence
 
 import httpx
 
-from ._wire import (_add_result, _body, _error, _Found, _history, _id, _int, _item, _json,
+from ._wire import (_add_result, _body, _error, _history, _id, _int, _item, _json,
                     _maintain_config, _messages, _nothing, _one_item, _params, _retry_after,
                     _search_result, _time, _write_export)
 from .errors import InvalidInput, RemoteError
-from .types import AddResult, HistoryEntry, MemoryItem, SearchResult
+from .types import (AddResult, Answer, HistoryEntry, MaintainReport, MemoryItem,
+                    SearchResult)
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -171,9 +172,7 @@ class _Base:
         if config is not None:
             body.update(_maintain_config(config))
 
-        def parse(r: httpx.Response) -> Any:
-            from .types import MaintainReport
-
+        def parse(r: httpx.Response) -> MaintainReport:
             return MaintainReport(**r.json())
 
         return _Call("POST", "/v1/maintain", parse, content=_body(**body))
@@ -287,17 +286,19 @@ class Client(_Base):
                   session_id: str | None = None) -> list[MemoryItem]:
         return self._run(self._summaries(user_id, kind, session_id))
 
-    def maintain(self, user_id: str | None = None, *, config: Any = None, now: Any = None) -> Any:
+    def maintain(self, user_id: str | None = None, *, config: Any = None,
+                 now: Any = None) -> MaintainReport:
         return self._run(self._maintain(user_id, config, now))
 
     def answer(self, question: str, *, user_id: str, llm: Any, agent_id: str | None = None,
-               session_id: str | None = None, budget_tokens: int = 1500) -> Any:
+               session_id: str | None = None, budget_tokens: int = 1500) -> Answer:
         """``Memory.answer``: the server retrieves, ``llm`` (yours, called from here)
         answers citing the caller's turn ids."""
         from .answer import answer
 
-        return answer(self, question, llm=llm, budget_tokens=budget_tokens, user_id=user_id,
-                      agent_id=agent_id, session_id=session_id)
+        result = self.search(question, user_id=user_id, agent_id=agent_id,
+                             session_id=session_id, limit=50, budget_tokens=budget_tokens)
+        return answer(question, result, llm=llm)
 
     def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
         """One user's export (the server needs ``user_id``); returns the record count."""
@@ -402,19 +403,18 @@ class AsyncClient(_Base):
         return await self._run(self._summaries(user_id, kind, session_id))
 
     async def maintain(self, user_id: str | None = None, *, config: Any = None,
-                       now: Any = None) -> Any:
+                       now: Any = None) -> MaintainReport:
         return await self._run(self._maintain(user_id, config, now))
 
     async def answer(self, question: str, *, user_id: str, llm: Any,
                      agent_id: str | None = None, session_id: str | None = None,
-                     budget_tokens: int = 1500) -> Any:
+                     budget_tokens: int = 1500) -> Answer:
         """``Memory.answer``: retrieval on the server, ``llm`` on a worker thread here."""
         from .answer import answer
 
-        found = await self.search(question, user_id=user_id, agent_id=agent_id,
-                                  session_id=session_id, limit=50, budget_tokens=budget_tokens)
-        return await asyncio.to_thread(answer, _Found(found), question, llm=llm,
-                                       budget_tokens=budget_tokens)
+        result = await self.search(question, user_id=user_id, agent_id=agent_id,
+                                   session_id=session_id, limit=50, budget_tokens=budget_tokens)
+        return await asyncio.to_thread(answer, question, result, llm=llm)
 
     async def export(self, path: str | os.PathLike[str] | IO[str], *,
                      user_id: str | None = None) -> int:

@@ -264,7 +264,7 @@ def test_import_remem_works_without_httpx(tmp_path: Any) -> None:
 
 
 def test_maintain_settings_the_server_cannot_take_are_refused(server: Server, api_key: str) -> None:
-    from remem.lifecycle import ForgetPolicy, MaintainConfig
+    from remem import ForgetPolicy, MaintainConfig
 
     with remem.Client(server.url, api_key=api_key) as c:
         with pytest.raises(InvalidInput, match="dedupe_cosine"):

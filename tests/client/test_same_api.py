@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from remem.lifecycle import ForgetPolicy, MaintainConfig
+from remem import ForgetPolicy, MaintainConfig
 from remem.llm import Completion
 
 from remem import (AddResult, HistoryEntry, Hit, InvalidInput, MemoryItem, NotFound,
