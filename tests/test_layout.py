@@ -1,6 +1,6 @@
 """The package layout keeps its promise: imports point one way.
 
-    faces (cli, server, bench) -> memory -> pipelines (ingest, search, maintain, transfer,
+    faces (cli, server, bench, client, aio, integrations) -> memory -> pipelines (ingest, search, maintain, transfer,
     answer) -> store (protocol, backends) -> the base (types, config, errors, embed, llm, ...)
 
 Every import of every module under src/remem is read with ``ast`` (module level, inside
@@ -22,8 +22,10 @@ SRC = Path(remem.__file__).parent
 
 # highest first; a module belongs to the first layer one of whose prefixes it matches
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("faces", ("remem.cli", "remem.server", "remem.bench")),
-    ("memory", ("remem", "remem.memory", "remem.lifecycle")),
+    # the package's __init__ is the public surface: it re-exports the clients too
+    ("faces", ("remem", "remem.cli", "remem.server", "remem.bench", "remem.client",
+               "remem.aio", "remem.integrations")),
+    ("memory", ("remem.memory", "remem.lifecycle")),
     # _engine: what the pipelines receive (the store, the embedder, the configs)
     ("pipelines", ("remem.ingest", "remem.search", "remem.maintain", "remem.transfer",
                    "remem.answer", "remem.reembed", "remem._engine")),

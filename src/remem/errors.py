@@ -7,10 +7,13 @@
     ├── StoreError            the store cannot be opened or used
     │   └── MigrationError    schema migration failed or store is newer than this code
     ├── EmbedderError         the embedding model failed or is unavailable
-    └── LLMError              the LLM endpoint failed or answered something unusable
+    ├── LLMError              the LLM endpoint failed or answered something unusable
+    └── RemoteError           (Client) the server failed, or could not be reached
+        └── Unauthorized      missing, invalid or revoked API key, or not allowed (401/403)
 
 Backend errors (sqlite3, onnxruntime, HTTP) are translated at the seam and raised
-``from`` the original exception.
+``from`` the original exception. ``remem.Client`` raises the same classes as ``Memory``
+for the server's answers (404 ``NotFound``, 422 ``InvalidInput``, 503 ``StoreError`` ...).
 """
 
 from __future__ import annotations
@@ -53,3 +56,17 @@ class EmbedderError(RememError):
 
 class LLMError(RememError):
     """The LLM endpoint failed, timed out, or answered something unusable."""
+
+
+class RemoteError(RememError):
+    """The remem server answered with an error no other class covers, or could not be
+    reached (``status`` is None then). ``type`` is the server's error type."""
+
+    def __init__(self, message: str, *, status: int | None = None, type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+
+
+class Unauthorized(RemoteError):
+    """The API key is missing, invalid or revoked (401), or may not do this (403)."""

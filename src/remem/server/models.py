@@ -67,6 +67,10 @@ class AddResponse(BaseModel):
     episode_ids: list[str]
     memory_ids: list[str]
     skipped: int
+    fact_ids: list[str] = Field(default_factory=list,
+                                description="facts the server's LLM extracted (if it has one)")
+    llm_error: str | None = Field(None, description="why fact extraction failed "
+                                                    "(the messages are stored anyway)")
 
 
 class SearchRequest(_Strict):
@@ -148,6 +152,7 @@ class HistoryOut(BaseModel):
     new_text: str | None
     at: str
     actor: str
+    user_id: str | None = Field(None, description="the user the memory belongs to")
     detail: dict[str, Any] = Field(
         default_factory=dict, description='what and why, e.g. {"reason": ...}, {"into": id}')
 

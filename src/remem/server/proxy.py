@@ -7,33 +7,34 @@ Point an OpenAI client at ``remem serve`` instead of the LLM. For each request t
 2. searches that user's memories with the last user message, packed to
    ``proxy_budget_tokens``, and injects them as one system message after the caller's
    own leading system messages;
-3. forwards the request (every field but ``stream``, ``stream_options`` and
-   ``session_id``) to ``upstream_url`` with the server's upstream key, never the caller's;
+3. forwards the request (every field but ``session_id``; ``stream`` and
+   ``stream_options`` only for a stream) to ``upstream_url`` with the server's upstream
+   key, never the caller's;
 4. answers with the upstream's completion, plus ``X-Remem-Memories: N`` (memories
-   injected) and ``X-Remem-Recorded: true|false``;
-5. records the last user message and the reply as two episodes of that user (session:
-   header ``X-Remem-Session`` or the ``session_id`` field). A failed recording is logged;
-   the reply is returned all the same.
+   injected) and ``X-Remem-Recorded: true|false``; with ``stream: true`` it passes the
+   upstream's server-sent events through as they arrive (``upstream.py``);
+5. records the last user message (its speaker: the message's ``name``, else header
+   ``X-Remem-Speaker``) and the reply as two episodes of that user (session: header
+   ``X-Remem-Session`` or the ``session_id`` field); a stream is recorded when it ends
+   with ``[DONE]``. A failed recording is logged; the reply is returned all the same.
 
-Errors: proxy off (no ``--upstream``) 404; ``stream: true``, no user, no user message,
-no model 422; upstream unreachable, 5xx or 429 after retries, a rejected upstream key or
-a malformed reply 502 ``upstream_error``; another 4xx from the upstream 400
-``upstream_rejected``. Nothing is recorded unless the upstream answered.
+Errors: proxy off (no ``--upstream``) 404; a malformed message, no user, no user
+message, no model 422 (all checked before the upstream is called); upstream unreachable,
+5xx or 429 after retries, a rejected upstream key or a malformed reply 502
+``upstream_error``; another 4xx from the upstream 400 ``upstream_rejected``; a stream
+failing midway ends with an ``error`` event. Nothing is recorded unless the upstream
+answered in full.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import time
-import urllib.parse
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..ingest.normalise import check_id
@@ -42,6 +43,7 @@ from . import models as M
 from .errors import ApiError
 from .settings import Settings
 from .tenancy import TenantMemory
+from .upstream import Upstream, UpstreamError, open_stream
 
 log = logging.getLogger("remem.server.proxy")
 
@@ -61,82 +63,49 @@ class ChatRequest(BaseModel):
     user: str | None = Field(None, description="the memory user (or header X-Remem-User)")
     session_id: str | None = Field(None, description="session of the recorded exchange "
                                                      "(or header X-Remem-Session); not forwarded")
-    stream: bool | None = Field(None, description="must be false: streaming is not supported")
-
-
-class UpstreamError(Exception):
-    """The upstream LLM failed; ``status`` and ``type`` are what the caller gets."""
-
-    def __init__(self, message: str, status: int = 502, type_: str = "upstream_error") -> None:
-        super().__init__(message)
-        self.status, self.type = status, type_
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """``POST {url}/chat/completions``, retrying connection errors, timeouts, 429 and 5xx
-    with exponential backoff. Standard library only."""
-
-    url: str
-    key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    retries: int = 2
-    backoff: float = 0.5
-
-    def complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                status, raw = self._post(data)
-            except (http.client.HTTPException, OSError) as exc:  # refused, reset, timeout
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                detail = raw[:300].decode("utf-8", "replace")
-                if status < 300:
-                    return _parse(raw)
-                if status in (401, 403):
-                    raise UpstreamError(f"the upstream rejected this server's credentials (HTTP "
-                                        f"{status}); check the key in REMEM_UPSTREAM_KEY")
-                if 400 <= status < 500 and status != 429:
-                    raise UpstreamError(f"the upstream rejected the request (HTTP {status}): "
-                                        f"{detail}", 400, "upstream_rejected")
-                last = f"HTTP {status}: {detail}"
-            log.warning("chat proxy: upstream attempt %d failed: %s", attempt + 1, last)
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        raise UpstreamError(f"the upstream LLM failed after {self.retries + 1} attempt(s): {last}")
-
-    def _post(self, data: bytes) -> tuple[int, bytes]:
-        """One POST; the connection is always closed."""
-        url = urllib.parse.urlsplit(self.url.rstrip("/") + "/chat/completions")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
-        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = cls(url.netloc, timeout=self.timeout)
-        try:
-            conn.request("POST", url.path + (f"?{url.query}" if url.query else ""), body=data,
-                         headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(raw)
-    except ValueError as exc:
-        raise UpstreamError(f"the upstream returned malformed JSON: {exc}") from None
-    choices = payload.get("choices") if isinstance(payload, dict) else None
-    if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)
-            and isinstance(choices[0].get("message"), dict)):
-        raise UpstreamError("the upstream returned no choices[0].message: not a chat completion")
-    return payload  # type: ignore[no-any-return]
+    stream: bool | None = Field(None, description="true: server-sent events, passed through "
+                                                  "as the upstream sends them")
 
 
 # -- pure helpers --------------------------------------------------------------------
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+SPEAKER_HEADER = "x-remem-speaker"  # the speaker name when the user message has no `name`
+
+
+def check_messages(messages: Sequence[Any]) -> None:
+    """Every message is an object with a known role and string (or content-part list)
+    content; an assistant message may have tool calls instead. ``InvalidInput`` naming
+    the first bad one otherwise."""
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(m, Mapping):
+            raise InvalidInput(f"{where} must be an object with role and content")
+        role = m.get("role")
+        if role not in ROLES:
+            raise InvalidInput(f"{where}.role must be one of {', '.join(ROLES)}, got {role!r}")
+        name = m.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 256):
+            raise InvalidInput(f"{where}.name must be a string of at most 256 characters")
+        content = m.get("content")
+        if content is None:
+            if role == "assistant" and (m.get("tool_calls") or m.get("function_call")):
+                continue
+            raise InvalidInput(f"{where}.content is missing")
+        if isinstance(content, list):
+            if not all(isinstance(p, Mapping) and isinstance(p.get("type"), str) for p in content):
+                raise InvalidInput(f"{where}.content parts must be objects with a type")
+        elif not isinstance(content, str):
+            raise InvalidInput(f"{where}.content must be a string or a list of content parts")
+
+
+def speaker(message_name: str | None, header: str | None) -> str | None:
+    """Who said the user message: its ``name``, else the ``X-Remem-Speaker`` header."""
+    for value in (message_name, header):
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:256]
+    return None
+
+
 def message_text(message: Mapping[str, Any], what: str) -> str:
     """The text of a message: its ``content`` string, or its text parts joined."""
     content = message.get("content")
@@ -194,15 +163,12 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
 
     @app.post("/v1/chat/completions", tags=["proxy"], responses=_RESPONSES,
               summary="OpenAI-compatible chat with the user's memories (needs --upstream)")
-    def chat(body: ChatRequest, request: Request,
-             t: TenantMemory = Depends(tenant)) -> JSONResponse:
+    def chat(body: ChatRequest, request: Request, t: TenantMemory = Depends(tenant)) -> Any:
         if upstream is None:
             raise ApiError(404, "not_found", "the chat proxy is off: start remem serve with "
                            "--upstream URL (an OpenAI-compatible base URL such as "
                            "https://api.openai.com/v1; key in REMEM_UPSTREAM_KEY)")
-        if body.stream:
-            raise ApiError(422, "invalid_input", "streaming is not supported by the remem chat "
-                           "proxy yet: send \"stream\": false (or leave it out)")
+        check_messages(body.messages)
         user = request.headers.get("x-remem-user") or body.user
         if not user:
             raise ApiError(422, "invalid_input", "no memory user: send the OpenAI \"user\" "
@@ -215,6 +181,7 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
             raise ApiError(422, "invalid_input", "no model: send \"model\" (or start remem "
                            "serve with --upstream-model NAME)")
         query, name = last_user_message(body.messages)
+        name = speaker(name, request.headers.get(SPEAKER_HEADER))
 
         hits = t.search(query[:QUERY_CHARS], user_id=user, limit=SEARCH_LIMIT,
                         budget_tokens=settings.proxy_budget_tokens)
@@ -222,15 +189,39 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
                    if k not in _DROPPED}
         forward["model"] = model
         forward["messages"] = with_memories(body.messages, hits.context)
+        n = len(hits) if hits.context.strip() else 0
+        if body.stream:
+            return _relay(upstream, forward, body, model, n,
+                          lambda text: _record(t, user, session, query, name, text, model))
         try:
             payload = upstream.complete(forward)
         except UpstreamError as exc:
             raise ApiError(exc.status, exc.type, str(exc)) from None
         reply = payload["choices"][0]["message"].get("content")
         recorded = _record(t, user, session, query, name, reply, model)
-        n = len(hits) if hits.context.strip() else 0
         return JSONResponse(as_completion(payload, model), headers={
             "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
+
+
+def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest, model: str,
+           n: int, record: Callable[[str], bool]) -> StreamingResponse:
+    """The upstream's events as they come; the exchange recorded once the stream is done."""
+    forward["stream"] = True
+    options = (body.model_extra or {}).get("stream_options")
+    if options is not None:
+        forward["stream_options"] = options  # e.g. {"include_usage": true}
+    try:
+        stream = open_stream(upstream, forward)
+    except UpstreamError as exc:
+        raise ApiError(exc.status, exc.type, str(exc)) from None
+
+    def events() -> Any:
+        yield from stream
+        if stream.complete and not record(stream.text):
+            log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={
+        "X-Remem-Memories": str(n), "Cache-Control": "no-cache"})
 
 
 def _record(t: TenantMemory, user: str, session: str | None, query: str, name: str | None,

@@ -98,12 +98,13 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
     @app.get("/v1/memories/{memory_id}/history", response_model=M.HistoryList, tags=["memories"],
              summary="every change to a memory, also after deletion (Memory.history)",
              responses=ERRORS)
-    def history(memory_id: str, t: TenantMemory = who) -> dict[str, Any]:
+    def history(memory_id: str, user_id: M.UserId | None = None,
+                t: TenantMemory = who) -> dict[str, Any]:
         return {"history": [
             {"memory_id": h.memory_id, "event": h.event, "old_text": h.old_text,
              "new_text": h.new_text, "at": h.at.isoformat(), "actor": h.actor,
-             "detail": dict(h.detail)}
-            for h in t.history(memory_id)]}
+             "user_id": h.user_id, "detail": dict(h.detail)}
+            for h in t.history(memory_id, user_id=user_id)]}
 
     _lifecycle_routes(app, who)
 
