@@ -36,7 +36,7 @@ class SearchConfig:
     lexical_full: float = 0.6
     dense_floor: float = 0.2
     weights: Mapping[str, float] = field(
-        default_factory=lambda: {"lexical": 1.0, "dense": 1.0, "graph": 0.0})
+        default_factory=lambda: {"lexical": 1.0, "dense": 1.0, "graph": 0.5})
     graph_alpha: float = 0.5  # damping of the second hop in the entity graph
     graph_hub_share: float = 0.05  # entities in more than this share of memories are hubs
     graph_hub_min: int = 20

@@ -51,7 +51,7 @@ def test_langgraph_store_semantics(memory: Any, tmp_path: Path) -> None:
     got = store.get((user, "prefs"), "food")
     assert got is not None and got.value == {"text": "likes mild curry", "stars": 4}
     assert got.namespace == (user, "prefs") and got.key == "food"
-    found = store.search((user,), query="what food?", limit=5)
+    found = store.search((user,), query="which curry do I like?", limit=5)
     assert [i.key for i in found][0] == "food" and found[0].score is not None
     assert "ramen" not in str([i.value for i in found])  # the old value is gone
     assert {i.key for i in store.search((user, "prefs"))} == {"food", "music"}
