@@ -113,6 +113,8 @@ def ablate(run: Callable[[Mapping[str, str]], dict[str, Any]], base: Mapping[str
         for cat, r in result["categories"].items():
             if not cat.startswith("5"):
                 row[f"{cat.split('-')[0]}:R@10"] = r["R@10"]
+        if "current_first" in result["overall"]:
+            row["current_first"] = result["overall"]["current_first"]
         row["p95_ms"] = result["search_ms"]["p95"]
         rows.append(row)
     return rows
