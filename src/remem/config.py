@@ -46,6 +46,9 @@ class SearchConfig:
     graph_seed_max: int = 60
     graph_follow_max: int = 15
     speaker_boost: float = 0.5  # x fused score for memories by a person the query names
+    # a question naming the memory's owner is embedded without the name (see
+    # search/stages.py owners / without_names)
+    owner_neutral: bool = True
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
     neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1
@@ -66,6 +69,10 @@ class SearchConfig:
     promote_min_sim: float = 0.0  # and at least this cosine to it (0: not required)
     # pseudo-relevance feedback (off): a second dense round from the query moved towards
     # the prf_hits best hits, its matches joining at prf_weight
+    # second round (off): entities the hop_hits best hits mention (not the question's
+    # own) seed the entity graph again; its memories join at hop_weight / rank
+    hop_weight: float = 0.0
+    hop_hits: int = 3
     prf_weight: float = 0.0
     prf_hits: int = 3
     prf_beta: float = 0.5

@@ -103,3 +103,18 @@ def test_weigh_importance_scales_by_distance_from_the_default() -> None:
 def test_recency_module_exports_its_tense_names() -> None:
     assert {recency.NOW, recency.CURRENT, recency.PAST, recency.NEUTRAL} == {
         "now", "current", "past", "neutral"}
+
+
+def test_owners_are_names_that_cover_every_person() -> None:
+    from remem.search.stages import owners, without_names
+
+    speaker = {"a": "Bea", "b": "Assistant", "c": None, "d": "Bea"}
+    own = {"a": True, "b": False, "c": True, "d": True}  # c: a derived row, no speaker
+    assert owners({"Bea"}, speaker, own) == {"Bea"}
+    assert owners(set(), speaker, own) == set()
+    two = dict(speaker, d="Max")
+    assert owners({"Bea"}, two, own) == set()  # Max speaks too: "Bea" tells turns apart
+    assert owners({"Bea", "Max"}, two, own) == {"Bea", "Max"}  # naming everyone does not
+    assert without_names("Does Bea have any pets?", {"Bea"}) == "Does she have any pets?"
+    assert without_names("Who is Bea's sister? bea!", {"Bea"}) == "Who is her sister? she!"
+    assert without_names("Beatrice and Bea", {"Bea"}) == "Beatrice and she"

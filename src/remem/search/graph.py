@@ -47,15 +47,18 @@ def spread(seeds: Mapping[int, float], links: Sequence[tuple[str, int]],
     return score
 
 
-def graph_ranking(store: Any, config: Any, scope: Scope, query: str, n: int) -> list[str]:
-    """Memories reached from the query's entities over the co-mention graph, best first."""
+def graph_ranking(store: Any, config: Any, scope: Scope, query: str, n: int,
+                  entities: Iterable[str] | None = None) -> list[str]:
+    """Memories reached from the query's entities (or the given entity keys: a second
+    round seeded from what the first found) over the co-mention graph, best first."""
     stats = store.entity_stats(scope.user_id)
     if not stats:
         return []
     total = store.scope_size(scope.user_id)
     hub = min(config.graph_seed_max,
               max(config.graph_hub_min, int(config.graph_hub_share * total)))
-    seeds = {stats[k][0]: 1.0 for k in query_entities(query, stats) if stats[k][1] <= hub}
+    keys = query_entities(query, stats) if entities is None else set(entities) & set(stats)
+    seeds = {stats[k][0]: 1.0 for k in keys if stats[k][1] <= hub}
     if not seeds:
         return []
     links = store.entity_links(scope, list(seeds), config.graph_follow_max)

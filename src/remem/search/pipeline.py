@@ -14,10 +14,11 @@ import numpy as np
 
 from .._engine import Engine
 from ..ingest.timeparse import query_ranges
+from .._text import entity_key
 from ..types import Hit, MemoryRecord, Scope, SearchResult, to_datetime
 from . import packing, recency, stages
 from .fusion import convex, evidence, order, rrf
-from .graph import graph_ranking
+from .graph import graph_ranking, query_entities
 from .terms import lexical_terms, query_mass, terms_of
 
 Parts = stages.Parts
@@ -88,6 +89,18 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
     # the score normalisation: out of scope, superseded (or not valid at ``at``)
     records: dict[str, MemoryRecord] = {}
     ok = _settle(store, {d: {} for r in rankings.values() for d in r}, records, scope, at)
+    if cfg.owner_neutral and "dense" in raw and ok:
+        # a question that names the memory's owner: embed it without the name, which
+        # every memory shares and which would pull towards turns that repeat it
+        names = stages.owners(stages.mentioned_names(query, store.speakers(scope.user_id)),
+                              {d: records[d].speaker for d in ok},
+                              {d: records[d].importance >= 0.5 for d in ok})
+        if names:
+            qv = engine.embed([stages.without_names(query, names)])[0]
+            dense = store.dense(scope, qv, engine.embedder.name, n, allowed)
+            rankings["dense"] = [i for i, _ in dense]
+            raw["dense"] = dict(dense)
+            ok = _settle(store, {d: {} for r in rankings.values() for d in r}, records, scope, at)
     rankings = {k: [d for d in v if d in ok] for k, v in rankings.items()}
     raw = {k: {d: s for d, s in v.items() if d in ok} for k, v in raw.items()}
     if cfg.fusion in ("convex", "evidence"):
@@ -123,6 +136,18 @@ def search(engine: Engine, query: str, scope: Scope, *, limit: int,
                 x = max(0.0, (c - cfg.dense_floor) / (1.0 - cfg.dense_floor))
                 if x > 0:
                     parts.setdefault(d, {})["feedback"] = cfg.prf_weight * x
+            parts = _settle(store, parts, records, scope, at)
+    if cfg.hop_weight and parts:
+        # a second round seeded from what the first found: the entities the best hits
+        # mention (not the query's own) lead to memories about them (multi-hop questions)
+        top = [d for d, _ in order(parts)[: cfg.hop_hits]]
+        asked = query_entities(query, [e for d in top for e in records[d].entities])
+        seeds = {entity_key(e) for d in top for e in records[d].entities} - {entity_key(e) for e in asked}
+        if seeds:
+            hop = graph_ranking(store, cfg, scope, query, n, entities=seeds)
+            parts = {d: dict(p) for d, p in parts.items()}
+            for i, d in enumerate(hop):
+                parts.setdefault(d, {})["hop"] = cfg.hop_weight / (i + 1)
             parts = _settle(store, parts, records, scope, at)
     if allowed is not None:  # graph and segment credit may reach outside the filter
         parts = {d: p for d, p in parts.items() if d in allowed}

@@ -33,6 +33,28 @@ def mentioned_names(query: str, names: Iterable[str]) -> set[str]:
     return found
 
 
+def owners(mentioned: set[str], speaker_of: Mapping[str, str | None],
+           own_words: Mapping[str, bool]) -> set[str]:
+    """The names among ``mentioned`` that name the memory's owner: every one of the
+    people's own turns (``own_words``: not the assistant's replies) is by someone the
+    query names, so the names tell no turns apart ("Does Bea have any pets?" in Bea's
+    memory). Empty when another person speaks too."""
+    people = {speaker_of.get(d) for d, own in own_words.items() if own} - {None}
+    return set(mentioned) if mentioned and people and people <= set(mentioned) else set()
+
+
+def without_names(query: str, names: Iterable[str]) -> str:
+    """The query with these names taken out ("Does Bea have any pets?" -> "Does she have
+    any pets?"; "Bea's sister" -> "her sister"), so that a name every memory shares does
+    not pull the embedding towards the texts that happen to repeat it."""
+    out = query
+    for name in sorted(names, key=len, reverse=True):
+        pat = re.escape(name)
+        out = re.sub(rf"\b{pat}(?:'s|’s)\b", "her", out, flags=re.I)
+        out = re.sub(rf"\b{pat}\b", "she", out, flags=re.I)
+    return out
+
+
 def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
                     mentioned: set[str], weight: float,
                     own_words: Mapping[str, bool] | None = None) -> Parts:
@@ -44,8 +66,7 @@ def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
     boosting it would only re-rank by who is named, so nothing changes."""
     if not mentioned or not weight:
         return parts
-    if own_words is not None and all(
-            speaker_of.get(d) in mentioned for d, own in own_words.items() if own):
+    if own_words is not None and owners(mentioned, speaker_of, own_words):
         return parts
     out: Parts = {}
     for doc, p in parts.items():
