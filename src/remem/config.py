@@ -89,6 +89,10 @@ class ExtractConfig:
     role_importance: Mapping[str, float] = field(default_factory=lambda: {
         "user": 0.5, "assistant": 0.3, "system": 0.4, "tool": 0.4})
     speaker_keys: bool = True
+    # a turn of at most embed_context_words words is embedded after (up to embed_context
+    # characters of) the turn before it: short answers mean little alone (0: off)
+    embed_context: int = 0
+    embed_context_words: int = 12
     pronoun_resolution: bool = True
     time_keys: bool = True
     context_keys: bool = True

@@ -92,6 +92,12 @@ def session_candidates(
                 keys.append(turns[j].content.strip()[: cfg.context_chars])
         body = resolve_pronouns(text, speaker, listener) if cfg.pronoun_resolution else text
         embed_text = f"{speaker}: {body}" if speaker else body
+        if cfg.embed_context and i > 0 and len(text.split()) <= cfg.embed_context_words:
+            # a short turn ("Her name is Pimenta.") means little alone: embed it after
+            # the turn it answers, so "what is the dog called?" can find it
+            prev = turns[i - 1]
+            said = prev.content.strip()[: cfg.embed_context]
+            embed_text = f"{prev.name}: {said}\n{embed_text}" if prev.name else f"{said}\n{embed_text}"
         names = tuple(s for _, s in extract_entities(text, known)) if cfg.entities else ()
         out.append([Candidate(text, "turn", "\n".join(keys), embed_text, mentions, names)])
     return out

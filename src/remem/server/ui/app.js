@@ -5,7 +5,8 @@
 const KEY = "remem.key";
 const BASE = location.pathname.replace(/\/ui(\/.*)?$/, "");
 const PAGE = 50;
-const SIGNALS = ["lexical", "dense", "graph", "segment", "neighbour", "speaker", "time", "question"];
+const SIGNALS = ["lexical", "dense", "graph", "segment", "neighbour", "speaker", "time",
+  "recency", "hop", "feedback", "question", "importance"];
 const $ = (sel) => document.querySelector(sel);
 let renderToken = 0;
 
