@@ -68,6 +68,18 @@ def spawn(script: str, *args: Any) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
 
 
+def finish(child: subprocess.Popen[str]) -> tuple[str, str]:
+    """(stdout, stderr) of a child that was killed or is ending. Reads through the file
+    objects, not ``communicate``: that reads the pipes' descriptors directly and would
+    drop lines an earlier ``readline`` had already buffered (acknowledgements lost)."""
+    assert child.stdout is not None and child.stderr is not None
+    with child.stdout, child.stderr:
+        out = child.stdout.read()
+        err = child.stderr.read()
+    child.wait(timeout=30)
+    return out, err
+
+
 def acknowledged(stdout: str) -> dict[str, list[str]]:
     """Batch id -> turn ids of every complete JSON line the writer printed."""
     out: dict[str, list[str]] = {}

@@ -35,7 +35,7 @@ def test_sigkill_mid_ingest_loses_no_acknowledged_write(tmp_path: Path) -> None:
         assert child.stdout.readline().strip() == "ready", child.stderr.read() if child.stderr else ""
         time.sleep(rng.uniform(0.0, 0.25))
         os.kill(child.pid, signal.SIGKILL)
-        out, err = child.communicate(timeout=30)
+        out, err = kit.finish(child)
         if child.returncode == -signal.SIGKILL:
             stats["killed_mid_run"] += 1
         else:  # finished every batch before the kill landed: fine, but say so
