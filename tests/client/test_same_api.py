@@ -30,7 +30,7 @@ def test_add_then_search_finds_the_turn_with_provenance(api: Any) -> None:
     res = api.add(conversation("c"), user_id=user, session_id="s1", metadata={"src": "chat"})
     assert isinstance(res, AddResult)
     assert len(res.episode_ids) == 5 and len(res.memory_ids) >= 5 and res.skipped == 0
-    hits = api.search("what pet did Ana adopt?", user_id=user, limit=3)
+    hits = api.search("which rescue dog did Ana adopt?", user_id=user, limit=3)
     assert isinstance(hits, SearchResult) and isinstance(hits[0], Hit)
     top = hits[0]
     assert "Pimenta" in top.text and top.source_ids == ("c3",)
@@ -39,7 +39,7 @@ def test_add_then_search_finds_the_turn_with_provenance(api: Any) -> None:
     assert top.event_time == datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
     assert top.created_at.tzinfo is not None and top.score > 0 and top.explain
     assert "Pimenta" in hits.context and hits.budget_tokens is None
-    packed = api.search("what pet did Ana adopt?", user_id=user, budget_tokens=30)
+    packed = api.search("which rescue dog did Ana adopt?", user_id=user, budget_tokens=30)
     assert packed.budget_tokens == 30 and len(packed) <= len(hits)
 
 
@@ -170,5 +170,5 @@ class QuotingLLM:
 def test_answer_cites_the_callers_turn_ids(api: Any) -> None:
     user = uid()
     api.add(conversation("a"), user_id=user)
-    a = api.answer("what pet did Ana adopt?", user_id=user, llm=QuotingLLM())
+    a = api.answer("which rescue dog did Ana adopt?", user_id=user, llm=QuotingLLM())
     assert a.text and a.error is None and a.source_ids and "Pimenta" in a.context
