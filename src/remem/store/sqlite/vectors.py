@@ -15,7 +15,7 @@ from .dense import EXACT_MAX, SignCodes, top_k
 from ...types import Scope
 from ...errors import StoreError
 from ..sql import UNRANKED_SQL
-from .caches import Columns, scope_mask
+from ..columns import Columns, scope_mask
 
 
 def encode_int8(v: np.ndarray) -> bytes:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from remem._text import stem as _stem, tokens
 from remem.search.terms import query_terms
-from remem.store.sqlite.lexicon import LexicalIndex
+from remem.store.lexicon import LexicalIndex
 
 
 def test_tokenizer_folds_case_diacritics_and_stems() -> None:

@@ -10,17 +10,23 @@ lists, not a scan of the scope. Statistics (N, document frequencies, average len
 the scope's own: another tenant's memories never shape a score.
 
 Documents are only appended; removing one clears its ``live`` flag, and the statistics
-count live documents only. The owner rebuilds when too many are dead."""
+count live documents only. The owner rebuilds when too many are dead.
+
+:class:`LexCache` is one user's index with what each position holds (memory id, row id,
+agent, session, ``updated_at`` when indexed), shared by both stores: each loads rows
+from its database and keeps the cache current by its user's scope version."""
 
 from __future__ import annotations
 
 import math
 from array import array
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..._text import stem, tokens
+from .._text import stem, tokens
+from ..types import Scope
+from .columns import Columns, scope_mask
 
 K1, B = 1.2, 0.75
 _CHUNK = 2048  # documents counted per numpy pass
@@ -204,3 +210,54 @@ class LexicalIndex:
             hits = hits[np.argpartition(-scores[hits], limit - 1)[:limit]]
         hits = hits[np.argsort(-scores[hits], kind="stable")]
         return [(int(i), float(scores[i])) for i in hits]
+
+
+class LexCache:
+    """A user's :class:`LexicalIndex` and, per position, the memory id, row id, agent,
+    session and ``updated_at`` it was indexed with. Rows are given as (rowid, id, agent,
+    session, text, keys, updated_at)."""
+
+    def __init__(self) -> None:
+        self.index = LexicalIndex()
+        self.rows = Columns({"id": object, "rowid": np.int64, "agent": object,
+                             "session": object, "updated": np.float64})
+        self.mark = 0  # highest row id added (a store may keep its own mark instead)
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self.index.add([(r[4], r[5] or "") for r in rows])
+        self.rows.extend({"rowid": [r[0] for r in rows], "id": [r[1] for r in rows],
+                          "agent": [r[2] for r in rows], "session": [r[3] for r in rows],
+                          "updated": [r[6] for r in rows]})
+        self.mark = max(self.mark, max(int(r[0]) for r in rows))
+
+    def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
+        rows = self.rows
+        return scope_mask(scope, lambda: rows["agent"], lambda: rows["session"], rows["id"],
+                          allowed)
+
+    def search(self, scope: Scope, terms: Sequence[str], limit: int,
+               allowed: set[str] | None, keys_weight: float) -> list[tuple[str, float]]:
+        hits = self.index.search(terms, limit, keys_weight=keys_weight,
+                                 mask=self.mask(scope, allowed))
+        ids = self.rows["id"]
+        return [(ids[i], s) for i, s in hits]
+
+    def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        index = self.index
+        return index.live_docs, {t: index.doc_freq(t) for t in terms}
+
+    def reconcile(self, current: dict[int, float]) -> list[int] | None:
+        """Bring the index in line with ``current`` (row id -> ``updated_at`` of the user's
+        active ranked rows up to some mark): rows gone or changed leave; returns the row
+        ids to (re-)add, or ``None`` when so much is dead that a rebuild is cheaper."""
+        live = np.flatnonzero(self.index.live)
+        rowids, updated = self.rows["rowid"][live].tolist(), self.rows["updated"][live]
+        gone = [int(p) for p, rid, at in zip(live, rowids, updated.tolist())
+                if current.get(rid) != at]
+        self.index.remove(gone)
+        kept = set(rowids).difference(self.rows["rowid"][gone].tolist())
+        if self.index.dead * 3 > len(self.index):
+            return None
+        return [rid for rid in current if rid not in kept]
