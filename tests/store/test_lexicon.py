@@ -77,7 +77,7 @@ def test_any_text_indexes_and_searches(texts: list[str], query: str) -> None:
 
 def test_int8_vectors_decode_the_same_one_by_one_and_in_bulk() -> None:
     from remem.errors import StoreError
-    from remem.store.sqlite.vectors import decode_int8, decode_int8_rows, encode_int8
+    from remem.store.dense import decode_int8, decode_int8_rows, encode_int8
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((7, 384)).astype(np.float32)

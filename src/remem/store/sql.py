@@ -208,6 +208,11 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
         self._before_write(vectors, embed_model)
 
         def run(db: Any) -> tuple[list[str], list[str], int]:
+            # first: it locks the users' version rows, so two adds to one user run one
+            # after the other and row ids grow in commit order (PostgreSQL's search caches
+            # rely on it, see ``postgres.lexical``)
+            self._bump(db, [e.scope.user_id for e in episodes] +
+                       [m.scope.user_id for m in memories], mutation=False)
             ep_ids: list[str] = []
             skipped: set[str] = set()
             now = time.time()
@@ -227,8 +232,6 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
             for mem, vec in kept:
                 self._insert_memory(db, mem, vec, embed_model)
                 self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text, actor)
-            self._bump(db, [e.scope.user_id for e in episodes] +
-                       [m.scope.user_id for m in memories], mutation=False)
             return ep_ids, [m.id for m, _ in kept], len(skipped)
 
         return self._write(run)

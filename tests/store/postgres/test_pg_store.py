@@ -10,7 +10,6 @@ import remem.store.postgres.search as pg
 from remem import HashingEmbedder, Memory, StoreError
 from remem.store.postgres import PostgresStore, redact
 from remem.search.terms import terms_of
-from remem.store.postgres.search import tsquery
 from remem.types import Scope
 
 from ..conftest import new_pg_database
@@ -34,13 +33,6 @@ def test_unreachable_database_is_a_store_error() -> None:
         PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
 
 
-def test_tsquery_of_query_words() -> None:
-    assert tsquery(["dog", "pimenta"]) == "'dog' | 'pimenta'"
-    assert tsquery(["don't", "cat"]) == "'don' <-> 't' | 'cat'"
-    assert tsquery(["a\\'b", "", "c d"]) == "'a' <-> 'b' | 'c' <-> 'd'"  # no way out of a quote
-    assert tsquery([]) is None and tsquery(["'"]) is None
-
-
 def test_redact_hides_the_password() -> None:
     assert redact("postgresql://remem:s3cret@db:5432/remem") == "postgresql://remem:***@db:5432/remem"
     assert redact("postgresql:///remem?host=/tmp") == "postgresql:///remem?host=/tmp"
@@ -57,24 +49,6 @@ def test_bench_scale_on_postgres(pg_server: Any) -> None:
     assert a["wal_bytes"] is None and 0 < a["store_bytes"] <= b["store_bytes"]
     assert b["bytes_per_memory"] > 0 and b["memories"] >= 80
     assert "-" in scale.format_plain(result)  # no WAL column value on PostgreSQL
-
-
-def test_lexical_scope_scan_agrees_with_the_gin_path(pg_server: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small scopes rank their own rows (no GIN); large ones go through the GIN index."""
-    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
-        for u in range(3):
-            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
-                  user_id=f"u{u}")
-        ids = {i for i, _ in m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 100)}
-        allowed = set(list(ids)[:5])
-        scan = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
-                m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
-        monkeypatch.setattr(pg, "_SCAN_MAX", 0)
-        gin = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
-               m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
-        assert scan == gin and len(scan[0]) == 10 and {i for i, _ in scan[1]} == allowed
-        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in scan[0]])} == {"u1"}
 
 
 def test_rows_with_vectors_stay_out_of_toast(pg_server: Any) -> None:

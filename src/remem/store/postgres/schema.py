@@ -138,7 +138,14 @@ DO $$ BEGIN
 END $$;
 """
 
-MIGRATIONS: list[str] = [_M1, _M2, _M3]
+# Lexical search ranks with the same in-memory BM25 as SQLite (``lexical``): the
+# ``tsvector`` column and its GIN index are no longer read, only paid for on every write.
+_M4 = """
+DROP INDEX IF EXISTS memories_tsv;
+ALTER TABLE memories DROP COLUMN IF EXISTS tsv;
+"""
+
+MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4]
 # every table the migrations create (for sizes; the key store's api_keys is not remem data)
 TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
           "memory_entities", "vector_indexes")

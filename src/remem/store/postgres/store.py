@@ -1,5 +1,6 @@
 """PostgreSQL store: psycopg 3 + a connection pool, pgvector for dense search (HNSW per
-embedding model), a weighted ``tsvector`` for lexical search. Many processes may share
+embedding model), the SQLite store's per-user BM25 for lexical search (held by each
+worker, keyed by the user's scope version: see ``lexical``). Many processes may share
 one database; every query carries the caller's scope.
 
 Vectors are rounded to float16 before they are stored, exactly as the SQLite store keeps
@@ -13,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -23,6 +25,7 @@ from ...types import MemoryRecord
 from ..records import MEMORY_FIELDS
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
 from . import schema as _pg_schema
+from .lexical import PgLexicalMixin
 from .search import SearchMixin, _vec
 from .transfer import PgTransferMixin
 
@@ -73,13 +76,14 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
+class PostgresStore(PgLexicalMixin, SearchMixin, PgTransferMixin, SQLStore):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
     dialect = DIALECT
 
-    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0) -> None:
+    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0,
+                 cache_memories: int = 1_000_000) -> None:
         try:
             import psycopg
             from psycopg.types.json import Jsonb
@@ -95,6 +99,9 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
         self._indexed: set[str] = set()
         self._caches: dict[str, dict[str, tuple[int, Any]]] = {
             "speakers": {}, "entities": {}, "sizes": {}}
+        self._lex_lock = threading.RLock()
+        self._lexicons: OrderedDict[str, Any] = OrderedDict()  # user -> BM25 (lexical.py)
+        self.cache_memories = cache_memories  # searched users' indexes kept up to this size
         self._pool: Any = None
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:

@@ -188,7 +188,7 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
     instead of 768 as float16): memory rows shrink and pack denser, and loading a scope's
     vectors reads only vector pages. Existing vectors are converted in place."""
     from ..records import decode_vector
-    from .vectors import encode_int8
+    from ..dense import encode_int8
 
     db.create_function("remem_int8", 1,
                        lambda b: encode_int8(decode_vector(b)) if b is not None else None,

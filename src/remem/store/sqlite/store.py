@@ -18,7 +18,8 @@ from . import schema as _sqlite_schema
 from .caches import ScopeCacheMixin
 from .lexical import LexicalMixin
 from .transfer import TransferMixin
-from .vectors import VectorMixin, decode_int8, encode_int8
+from ..dense import decode_int8, encode_int8
+from .vectors import VectorMixin
 
 DIALECT = Dialect("sqlite", json=json.dumps, unjson=json.loads)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, embed_model) VALUES "

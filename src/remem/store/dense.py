@@ -5,11 +5,23 @@ ones are scanned in two stages: every row is ranked by the Hamming distance betw
 centred sign bits (one bit per dimension: 1/32 of the float32 matrix, SimHash-style),
 then the best ``rerank`` rows are scored exactly. Reading 48 bytes per row instead of
 1,536 is what makes a 100k-row scope cheap; the exact second stage keeps the scores and
-the order of what it returns exact."""
+the order of what it returns exact.
+
+Both stores rank the same numbers: vectors are kept on the int8 grid of ``encode_int8``
+(SQLite stores the codes, PostgreSQL the values they decode to), and each store holds a
+user's vectors in memory as a :class:`VectorCache` ranked by :func:`rank`."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
+
+from ..errors import StoreError
+from ..types import Scope
+from .columns import Columns, scope_mask
 
 EXACT_MAX = 20_000  # rows scanned exactly; above, sign bits pick the rows to score
 RERANK_MIN = 2_000  # rows scored exactly after the sign-bit stage (at least)
@@ -105,3 +117,75 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(int(i if rows is None else rows[i]), float(scores[i])) for i in top
             if np.isfinite(scores[i])]
+
+
+def encode_int8(v: np.ndarray) -> bytes:
+    """A unit vector as a float32 scale and one signed byte per component (the SQLite
+    store's on-disk form: half the size of float16, cosine to the original > 0.9998).
+    The scale is a power of two, so the values it decodes to are exact in float16: a
+    vector exported (as float16) and imported again decodes to the very same numbers."""
+    v = np.asarray(v, dtype=np.float32)
+    peak = float(np.abs(v).max()) if v.size else 0.0
+    scale = 2.0 ** math.ceil(math.log2(peak / 127.0)) if peak > 0 else 1.0
+    q = np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
+    return np.float32(scale).tobytes() + q.tobytes()
+
+
+def decode_int8(blob: bytes) -> np.ndarray:
+    """The inverse of ``encode_int8``."""
+    v = np.frombuffer(blob, dtype=np.int8, offset=4).astype(np.float32)
+    return v * np.frombuffer(blob, dtype=np.float32, count=1)[0]
+
+
+def decode_int8_rows(blobs: Sequence[bytes]) -> np.ndarray:
+    """``decode_int8`` of many blobs at once, as a float32 matrix (rows of one length)."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    width = len(blobs[0])
+    if any(len(b) != width for b in blobs):
+        raise StoreError("stored vectors of one embedding model differ in dimension")
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
+    scales = np.ascontiguousarray(raw[:, :4]).view(np.float32)
+    return raw[:, 4:].view(np.int8).astype(np.float32) * scales
+
+
+@dataclass
+class VectorCache:
+    """A snapshot of a user's vectors: views of the first rows of ``columns``, which
+    later adds extend without touching them."""
+
+    model: str
+    columns: Columns  # id, agent, session, vector
+    signs: SignCodes | None = None  # sign bits of the rows, once the scope is large
+
+    def __post_init__(self) -> None:
+        c = self.columns
+        self.ids, self.agents, self.sessions = c["id"], c["agent"], c["session"]
+        self.matrix: np.ndarray = c["vector"]  # float32 (n, dim)
+        self._positions: dict[str, int] | None = None
+
+    def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
+        return scope_mask(scope, lambda: self.agents, lambda: self.sessions, self.ids, allowed)
+
+    def positions(self) -> dict[str, int]:
+        """Row of each id (built once per snapshot)."""
+        if self._positions is None:
+            self._positions = {d: i for i, d in enumerate(self.ids)}
+        return self._positions
+
+
+def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
+         allowed: set[str] | None) -> list[tuple[str, float]]:
+    """Cosine similarity of the cached rows in ``scope`` (and ``allowed``) to ``vector``,
+    best first: exact up to ``EXACT_MAX`` rows, through sign bits above."""
+    if not len(cache.ids):
+        return []
+    signs = None
+    if len(cache.ids) > EXACT_MAX:
+        if cache.signs is None or cache.signs.stale(len(cache.ids)):
+            cache.signs = SignCodes(cache.matrix)
+        cache.signs.extend(cache.matrix)
+        signs = cache.signs
+    hits = top_k(cache.matrix, vector.astype(np.float32), limit, cache.mask(scope, allowed),
+                 signs)
+    return [(cache.ids[i], s) for i, s in hits]
