@@ -131,6 +131,17 @@ def encode_int8(v: np.ndarray) -> bytes:
     return np.float32(scale).tobytes() + q.tobytes()
 
 
+def on_grid(rows: np.ndarray) -> np.ndarray:
+    """``decode_int8(encode_int8(row))`` of each row of a matrix, at once (PostgreSQL
+    stores and ranks these values, so its scores are the SQLite store's)."""
+    m = np.atleast_2d(np.asarray(rows, dtype=np.float32))
+    peak = np.abs(m).max(axis=1).astype(np.float64) if m.size else np.zeros(len(m))
+    safe = np.where(peak > 0, peak, 127.0)
+    scale = np.where(peak > 0, np.exp2(np.ceil(np.log2(safe / 127.0))), 1.0).astype(np.float32)
+    q = np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8)
+    return q.astype(np.float32) * scale[:, None]
+
+
 def decode_int8(blob: bytes) -> np.ndarray:
     """The inverse of ``encode_int8``."""
     v = np.frombuffer(blob, dtype=np.int8, offset=4).astype(np.float32)

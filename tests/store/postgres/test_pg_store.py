@@ -1,31 +1,34 @@
-"""PostgreSQL-only parts of the store: the HNSW path, helpers, failure translation."""
+"""PostgreSQL-only parts of the store: stored vectors, helpers, failure translation."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
-import remem.store.postgres.search as pg
 from remem import HashingEmbedder, Memory, StoreError
 from remem.store.postgres import PostgresStore, redact
 from remem.search.terms import terms_of
+from remem.store.dense import decode_int8, encode_int8, on_grid
 from remem.types import Scope
 
 from ..conftest import new_pg_database
 
 
-def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vectors_are_stored_on_the_int8_grid(pg_server: Any) -> None:
+    """PostgreSQL stores (and ranks) the values SQLite's int8 codes decode to."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((50, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows[3] = 0.0
+    assert np.array_equal(on_grid(rows), np.stack([decode_int8(encode_int8(r)) for r in rows]))
     with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
-        for u in range(3):
-            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
-                  user_id=f"u{u}")
-        qv = m.embedder.embed(["note 5 about topic 5"])[0]
-        exact = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
-        monkeypatch.setattr(pg, "_EXACT_MAX", 0)
-        ann = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
-        assert ann[0] == exact[0] and len(ann) == 5
-        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in ann])} == {"u1"}
+        m.add([{"content": "a note about topic five"}], user_id="u")
+        ids, matrix = m.store.vectors(Scope("u"), m.embedder.name)
+        v = m.embedder.embed(["a note about topic five"])[0]
+        assert np.array_equal(matrix[0], decode_int8(encode_int8(v)))
+        assert m.store._q("SELECT count(*) FROM vector_indexes")[0][0] == 0
 
 
 def test_unreachable_database_is_a_store_error() -> None:

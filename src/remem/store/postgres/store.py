@@ -25,6 +25,7 @@ from ...types import MemoryRecord
 from ..records import MEMORY_FIELDS
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
 from . import schema as _pg_schema
+from .caches import PgCacheMixin
 from .lexical import PgLexicalMixin
 from .search import SearchMixin, _vec
 from .transfer import PgTransferMixin
@@ -76,7 +77,7 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PostgresStore(PgLexicalMixin, SearchMixin, PgTransferMixin, SQLStore):
+class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, SQLStore):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
@@ -96,11 +97,11 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgTransferMixin, SQLStore):
         self.path = redact(dsn)
         self.dsn = dsn  # as given (password too): companions such as the server's key store
         self._lock = threading.Lock()
-        self._indexed: set[str] = set()
         self._caches: dict[str, dict[str, tuple[int, Any]]] = {
             "speakers": {}, "entities": {}, "sizes": {}}
-        self._lex_lock = threading.RLock()
-        self._lexicons: OrderedDict[str, Any] = OrderedDict()  # user -> BM25 (lexical.py)
+        self._cache_lock = threading.RLock()  # held while search reads the values below
+        self._values: dict[tuple[str, str], tuple[int, int, Any]] = {}  # see caches.py
+        self._recent: OrderedDict[str, int] = OrderedDict()
         self.cache_memories = cache_memories  # searched users' indexes kept up to this size
         self._pool: Any = None
         try:
@@ -155,33 +156,6 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgTransferMixin, SQLStore):
         with self._lock:
             self._caches[kind][user_id] = (version, value)
         return value
-
-    def _ensure_index(self, model: str, dim: int) -> None:
-        """The HNSW index of ``model`` (created once, by whichever worker needs it first)."""
-        if model in self._indexed:
-            return
-        from psycopg import sql
-
-        name = "memories_hnsw_" + hashlib.sha256(model.encode()).hexdigest()[:16]
-
-        def run(conn: Any) -> None:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pg_schema.LOCK_KEY + 1,))
-            row = conn.execute("SELECT dim FROM vector_indexes WHERE embed_model=%s", (model,)).fetchone()
-            if row is not None:
-                return
-            conn.execute(sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON memories USING hnsw "
-                "((embedding::vector({})) vector_cosine_ops) WHERE embed_model = {}").format(
-                    sql.Identifier(name), sql.Literal(dim), sql.Literal(model)))
-            conn.execute("INSERT INTO vector_indexes(embed_model, dim, index_name) VALUES (%s,%s,%s)",
-                         (model, dim, name))
-
-        self._write(run)
-        self._indexed.add(model)
-
-    def _before_write(self, vectors: Any, embed_model: str | None) -> None:
-        if vectors is not None and len(vectors) and embed_model is not None:
-            self._ensure_index(embed_model, int(np.asarray(vectors).shape[-1]))
 
     def _insert_row(self, db: Any, values: tuple[Any, ...], m: MemoryRecord, vector: Any,
                     embed_model: str | None) -> int | None:
