@@ -140,7 +140,10 @@ END $$;
 # Lexical search ranks with the same in-memory BM25 as SQLite (``lexical``): the
 # ``tsvector`` column and its GIN index are no longer read, only paid for on every write.
 # Dense search ranks each user's vectors in the worker's memory (``search``), as SQLite
-# does: the per-model HNSW indexes are no longer read either.
+# does: the per-model HNSW indexes are no longer read either. Access counts
+# (``record_access``, batched) update no indexed column; with room left on each page
+# those updates are HOT and no longer add index entries (existing pages get the room
+# when rewritten: ``VACUUM FULL memories``).
 _M4 = """
 DROP INDEX IF EXISTS memories_tsv;
 ALTER TABLE memories DROP COLUMN IF EXISTS tsv;
@@ -150,6 +153,7 @@ DO $$ DECLARE r record; BEGIN
     END LOOP;
     DELETE FROM vector_indexes;
 END $$;
+ALTER TABLE memories SET (fillfactor = 85);
 """
 
 MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4]

@@ -96,9 +96,6 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         self._Jsonb = Jsonb
         self.path = redact(dsn)
         self.dsn = dsn  # as given (password too): companions such as the server's key store
-        self._lock = threading.Lock()
-        self._caches: dict[str, dict[str, tuple[int, Any]]] = {
-            "speakers": {}, "entities": {}, "sizes": {}}
         self._cache_lock = threading.RLock()  # held while search reads the values below
         self._values: dict[tuple[str, str], tuple[int, int, Any]] = {}  # see caches.py
         self._recent: OrderedDict[str, int] = OrderedDict()
@@ -107,8 +104,11 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
                 _pg_schema.migrate(conn)
+            # autocommit: a read is one round trip (no BEGIN/COMMIT around it); writes
+            # open their transaction in ``_write``
             self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size),
-                                        timeout=timeout, open=True, name="remem")
+                                        timeout=timeout, open=True, name="remem",
+                                        kwargs={"autocommit": True})
         except psycopg.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
@@ -119,7 +119,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
-        """A pooled connection in one transaction (committed on success)."""
+        """A pooled connection in autocommit mode (each statement its own transaction)."""
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -133,7 +133,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         errors = self._pg.errors
         for attempt in range(4):
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection() as conn, conn.transaction():
                     return fn(conn)
             except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
                 if attempt == 3:
@@ -145,17 +145,27 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
 
     def _cached(self, kind: str, user_id: str, compute: Callable[[Any], Any]) -> Any:
         """``compute(conn)`` for a user, cached until the user's scope version changes."""
-        with self._conn() as conn:
-            row = self._x(conn, "SELECT version FROM scope_versions WHERE user_id=?",
-                          (user_id,)).fetchone()
-            version = int(row[0]) if row else 0
-            hit = self._caches[kind].get(user_id)
-            if hit and hit[0] == version:
-                return hit[1]
-            value = compute(conn)
-        with self._lock:
-            self._caches[kind][user_id] = (version, value)
-        return value
+        with self._cache_lock:
+            return self._current(kind, user_id, lambda conn, old, mutated: compute(conn),
+                                 lambda value: 0)
+
+    def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
+        """Records for ids, in the given order (missing ids left out). With ``user_id``,
+        only that user's, and parsed records are kept until one of the user's memories
+        changes (adds leave the others as they are), as in the SQLite store."""
+        ids = list(memory_ids)
+        if user_id is None:
+            return super().fetch(ids)
+        with self._cache_lock:
+            cache: dict[str, MemoryRecord] = self._current(
+                "records", user_id,
+                lambda conn, old, mutated: {} if old is None or mutated or len(old) > 50_000
+                else old, lambda value: 0)
+            missing = [i for i in ids if i not in cache]
+        found = self._fetch(missing, user_id) if missing else []
+        with self._cache_lock:
+            cache.update((r.id, r) for r in found)
+        return [cache[i] for i in ids if i in cache]
 
     def _insert_row(self, db: Any, values: tuple[Any, ...], m: MemoryRecord, vector: Any,
                     embed_model: str | None) -> int | None:
