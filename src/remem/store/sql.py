@@ -64,6 +64,10 @@ class Dialect:
     lock: str = ""  # suffix that locks the rows a SELECT reads until the transaction ends
     binary: str = ""  # collation that sorts text by bytes
     sorted_writes: bool = False  # write rows in key order (no deadlocks between writers)
+    # appended to ``INSERT ... ON CONFLICT DO NOTHING`` whose caller asks if a row went in:
+    # PostgreSQL writes in pipeline mode, where ``rowcount`` is not known until a result
+    # is read (SQLite tells ``rowcount``)
+    returning: str = ""
     translate: Callable[[str], str] = field(default=lambda s: s)
     has_json: Callable[[str], str] = field(  # a JSON array column holds the text ``?``
         default=lambda col: f"EXISTS (SELECT 1 FROM json_each({col}) WHERE value = ?)")
@@ -193,6 +197,10 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                         "mutations = scope_versions.mutations + excluded.mutations",
                     (user_id, 1 if mutation else 0))
 
+    def _inserted(self, cur: Any) -> bool:
+        """Whether an ``INSERT ... ON CONFLICT DO NOTHING{dialect.returning}`` stored its row."""
+        return cur.fetchone() is not None if self.dialect.returning else cur.rowcount > 0
+
     def _history(self, db: Any, m_id: str, user_id: str, event: str, old: str | None,
                  new: str | None, actor: str = "api",
                  detail: Mapping[str, Any] | None = None) -> None:
@@ -217,9 +225,11 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
             skipped: set[str] = set()
             now = time.time()
             for ep in episodes:
-                if self._x(db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
-                               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                           episode_values(ep, now, self.dialect.json)).rowcount > 0:
+                if self._inserted(self._x(
+                        db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+                            f"{self.dialect.returning}",
+                        episode_values(ep, now, self.dialect.json))):
                     ep_ids.append(ep.id)
                     continue
                 found = self._stored_episode(db, ep)
@@ -383,9 +393,9 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                 kind = r["kind"]
                 if kind == "episode":
                     cur = self._x(db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                                  episode_import(r, J))
-                    stats["episodes" if cur.rowcount > 0 else "skipped"] += 1
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+                                      f"{self.dialect.returning}", episode_import(r, J))
+                    stats["episodes" if self._inserted(cur) else "skipped"] += 1
                 elif kind == "memory":
                     if self._insert_memory(db, recs[r["id"]], export_vector(r), r["embed_model"]):
                         users.add(r["user_id"])

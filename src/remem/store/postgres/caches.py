@@ -15,6 +15,9 @@ one after the other, so a row committed later has a higher row id than every row
 earlier snapshot showed. The version is read before the rows, so a value may be ahead
 of the version it is filed under (it is re-checked next time, harmlessly), never behind.
 
+Inside ``pinned(user_id)`` (one search: ``Memory.search``), the version read on entry
+serves every read of the block, so a search costs one version check, not one per value.
+
 Users searched least recently are dropped once the values hold more than
 ``cache_memories`` memories in all.
 """
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 Update = Callable[[Any, Any, bool], Any]  # (connection, old value or None, mutated) -> value
 
@@ -36,22 +40,47 @@ class PgCacheMixin:
     _values: dict[tuple[str, str], tuple[int, int, Any]]
     _recent: "OrderedDict[str, int]"
 
+    _pins: threading.local
+
+    def _state(self, conn: Any, user_id: str) -> tuple[int, int]:
+        row = conn.execute("SELECT version, mutations FROM scope_versions WHERE user_id=%s",
+                           (user_id,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    @contextmanager
+    def pinned(self, user_id: str) -> Iterator[None]:
+        """Reads of ``user_id`` in this thread inside the block see the user's values as
+        of the scope version on entry (or newer): one version check for a whole search."""
+        pins: dict[str, tuple[int, int]] = self._pins.__dict__.setdefault("users", {})
+        if user_id in pins:
+            yield
+            return
+        with self._conn() as conn:
+            pins[user_id] = self._state(conn, user_id)
+        try:
+            yield
+        finally:
+            del pins[user_id]
+
     def _current(self, kind: str, user_id: str, update: Update,
                  size: Callable[[Any], int]) -> Any:
-        """The user's ``kind`` value as of the user's scope version now: the cached one,
-        or ``update(conn, old value or None, mutated since)``. Caller holds
-        ``_cache_lock`` while using the value."""
-        with self._conn() as conn:
-            row = conn.execute("SELECT version, mutations FROM scope_versions WHERE user_id=%s",
-                               (user_id,)).fetchone()
-            version, mutations = (int(row[0]), int(row[1])) if row else (0, 0)
-            hit = self._values.get((kind, user_id))
-            if hit is not None and hit[0] == version:
-                value = hit[2]
-            else:
-                old = hit[2] if hit is not None else None
-                value = update(conn, old, hit is not None and hit[1] != mutations)
-                self._values[(kind, user_id)] = (version, mutations, value)
+        """The user's ``kind`` value as of the user's scope version now (or as pinned):
+        the cached one, or ``update(conn, old value or None, mutated since)``. Caller
+        holds ``_cache_lock`` while using the value."""
+        state = self._pins.__dict__.get("users", {}).get(user_id)
+        hit = self._values.get((kind, user_id))
+        if state is not None and hit is not None and hit[0] == state[0]:
+            value = hit[2]
+        else:
+            with self._conn() as conn:
+                version, mutations = state if state is not None else self._state(conn, user_id)
+                hit = self._values.get((kind, user_id))
+                if hit is not None and hit[0] == version:
+                    value = hit[2]
+                else:
+                    old = hit[2] if hit is not None else None
+                    value = update(conn, old, hit is not None and hit[1] != mutations)
+                    self._values[(kind, user_id)] = (version, mutations, value)
         self._used(user_id, kind, size(value))
         return value
 

@@ -66,6 +66,7 @@ def _metadata_filter(key: str, values: list[Any]) -> tuple[str, list[Any]]:
 DIALECT = Dialect(
     "postgres", json=_jsonb, unjson=lambda v: v, same="IS NOT DISTINCT FROM",
     greatest="GREATEST", lock=" FOR UPDATE", binary=' COLLATE "C"', sorted_writes=True,
+    returning=" RETURNING 1",
     translate=_translate, has_json=lambda col: f"{col} @> jsonb_build_array(?::text)",
     in_list=_in_list, in_order=_in_order, metadata_filter=_metadata_filter)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, content_hash, embedding, "
@@ -99,6 +100,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         self._cache_lock = threading.RLock()  # held while search reads the values below
         self._values: dict[tuple[str, str], tuple[int, int, Any]] = {}  # see caches.py
         self._recent: OrderedDict[str, int] = OrderedDict()
+        self._pins = threading.local()  # user -> pinned scope state (caches.py)
         self.cache_memories = cache_memories  # searched users' indexes kept up to this size
         self._pool: Any = None
         try:
@@ -133,7 +135,9 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         errors = self._pg.errors
         for attempt in range(4):
             try:
-                with self._pool.connection() as conn, conn.transaction():
+                # pipeline mode: statements whose results are not read go out together
+                # (an add's history and entity links ride along with the next insert)
+                with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
                     return fn(conn)
             except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
                 if attempt == 3:

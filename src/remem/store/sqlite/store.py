@@ -135,6 +135,11 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
                 f"({','.join('?' * len(part))})", part))
         return out
 
+    @contextmanager
+    def pinned(self, user_id: str) -> Iterator[None]:
+        """Nothing to pin: this store's version checks are local reads of its file."""
+        yield
+
     # -- reads ----------------------------------------------------------------------
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
         """Records for ids, in the given order (missing ids left out). With ``user_id``,
