@@ -55,5 +55,13 @@ class Columns:
             data[self.n:need] = values
         self.n = need
 
+    @classmethod
+    def adopt(cls, columns: dict[str, np.ndarray]) -> "Columns":
+        """Columns made of these arrays as they are (no copy; the first append grows)."""
+        out = cls({})
+        out._data = dict(columns)
+        out.n = len(next(iter(columns.values()))) if columns else 0
+        return out
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self._data[name][:self.n]

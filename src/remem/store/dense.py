@@ -13,9 +13,11 @@ user's vectors in memory as a :class:`VectorCache` ranked by :func:`rank`."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -65,6 +67,21 @@ class SignCodes:
 
     def stale(self, rows: int) -> bool:
         return rows >= 2 * self.built_rows
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"sign_center": self.center, "sign_words": self._words[:, :self.n],
+                "sign_built": np.array([self.built_rows], dtype=np.int64)}
+
+    @classmethod
+    def from_arrays(cls, a: Any) -> "SignCodes":
+        codes = cls.__new__(cls)
+        codes.center = a["sign_center"].astype(np.float32)
+        codes.built_rows = int(a["sign_built"][0])
+        words = a["sign_words"]
+        codes.n = words.shape[1]
+        codes._words = np.empty((words.shape[0], codes.n + codes.n // 4 + 64), np.uint64)
+        codes._words[:, :codes.n] = words
+        return codes
 
     def extend(self, matrix: np.ndarray) -> None:
         if len(matrix) <= self.n:
@@ -200,3 +217,39 @@ def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
     hits = top_k(cache.matrix, vector.astype(np.float32), limit, cache.mask(scope, allowed),
                  signs)
     return [(cache.ids[i], s) for i, s in hits]
+
+
+def vectors_to_bytes(cache: VectorCache) -> bytes:
+    """A user's cached vectors as one blob of plain arrays (``np.savez``, no pickle): the
+    int8 codes and scales (the rows are on that grid) and the sign bits if built."""
+    m = cache.matrix
+    peak = np.abs(m).max(axis=1).astype(np.float64) if m.size else np.zeros(len(m))
+    scale = np.where(peak > 0, np.exp2(np.ceil(np.log2(np.where(peak > 0, peak, 127.0) / 127.0))),
+                     1.0).astype(np.float32)
+    arrays: dict[str, Any] = {
+        "codes": np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8),
+        "scales": scale, "model": np.frombuffer(cache.model.encode(), dtype=np.uint8),
+        "meta": np.frombuffer(json.dumps([cache.ids.tolist(), cache.agents.tolist(),
+                                          cache.sessions.tolist()]).encode(), dtype=np.uint8)}
+    if cache.signs is not None and cache.signs.n == len(m):
+        arrays.update(cache.signs.to_arrays())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def vectors_from_bytes(blob: bytes) -> VectorCache:
+    a = np.load(io.BytesIO(blob), allow_pickle=False)
+    ids, agents, sessions = json.loads(a["meta"].tobytes().decode())
+    matrix = a["codes"].astype(np.float32)
+    matrix *= a["scales"][:, None]
+
+    def strings(values: list[str]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    columns = Columns.adopt({"id": strings(ids), "agent": strings(agents),
+                             "session": strings(sessions), "vector": matrix})
+    signs = SignCodes.from_arrays(a) if "sign_words" in a.files else None
+    return VectorCache(a["model"].tobytes().decode(), columns, signs)

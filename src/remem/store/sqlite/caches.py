@@ -7,16 +7,26 @@ by writes that change or remove existing memories). While only adds happened sin
 value was computed, the value is brought up to date from the rows added since (rowid
 above the one recorded), which costs the size of the add, not of the scope: a search
 right after an add no longer recomputes statistics over 100k memories. Any mutation
-recomputes from scratch, unless the value can patch itself (the BM25 index does). Values are computed inside one read transaction, so the rowid
+recomputes from scratch, unless the value can patch itself (the BM25 index does).
+
+No cold start: the values of a large scope (``SNAPSHOT_MIN`` memories) are saved in the
+file (``search_snapshots``: plain arrays, with the scope version, mutation count and
+rowid mark they describe) and saved again once the scope grew by a quarter. A fresh
+process files a saved value as if it had computed it, and ``_incremental`` brings it up
+to date the usual way (adds appended, changes reconciled or recomputed). Values are computed inside one read transaction, so the rowid
 mark and the value describe the same snapshot even while other processes write."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS
+
+SNAPSHOT_MIN = 10_000  # values of scopes this large are saved in the file
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class ScopeCacheMixin:
     _lexicons: dict[str, Any]
     _records: dict[str, Any]
     _recent: "OrderedDict[str, int]"
+    _saved: dict[tuple[str, str], int]  # (kind, user) -> memories in scope when saved/loaded
+    _busy_ms: int
     cache_memories: int
 
     def _used(self, user_id: str, memories: int) -> None:
@@ -57,6 +69,57 @@ class ScopeCacheMixin:
             for cache in (self._cache, self._lexicons, self._records, self._entities,
                           self._sizes, self._speakers):
                 cache.pop(user, None)
+
+    def _snapshot(self, kind: str, cache: dict[str, _Entry], user_id: str,
+                  decode: Callable[[bytes], Any]) -> None:
+        """File the user's saved ``kind`` value in ``cache`` (when there is one and the
+        cache has none): ``_incremental`` then brings it up to date."""
+        if user_id in cache:
+            return
+        rows = self._q("SELECT version, mutations, max_rowid, data FROM search_snapshots "
+                       "WHERE user_id=? AND kind=?", (user_id, kind))
+        if not rows:
+            return
+        version, mutations, max_rowid, data = rows[0]
+        try:
+            value = decode(data)
+        except Exception:  # unreadable (written by another version?): compute afresh
+            return
+        cache[user_id] = _Entry(int(version), int(mutations), int(max_rowid), value)
+        self._saved[(kind, user_id)] = -1  # loaded: growth counts from the next use
+
+    def _keep(self, kind: str, cache: dict[str, _Entry], user_id: str,
+              encode: Callable[[Any], bytes], rows: int) -> None:
+        """Save the user's cached ``kind`` value when the scope (``rows`` memories) is
+        large and the saved one missing or a quarter smaller. Best effort: never waits
+        long for the write lock (a busy or read-only file is just not updated)."""
+        saved = self._saved.get((kind, user_id))
+        if saved == -1:
+            self._saved[(kind, user_id)] = rows
+            return
+        db = self._db
+        if rows < SNAPSHOT_MIN or (saved is not None and rows - saved <= max(1000, saved // 4)) \
+                or db.in_transaction or user_id not in cache:
+            return
+        entry = cache[user_id]
+        blob = encode(entry.value)
+        try:
+            db.execute("PRAGMA busy_timeout = 50")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT OR REPLACE INTO search_snapshots(user_id, kind, version, "
+                           "mutations, max_rowid, data) VALUES (?,?,?,?,?,?)",
+                           (user_id, kind, entry.version, entry.mutations, entry.max_rowid,
+                            blob))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._saved[(kind, user_id)] = rows
+        except sqlite3.Error:
+            pass
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
 
     def _state(self, user_id: str) -> tuple[int, int]:
         """(version, mutations) of the user's scope."""
@@ -117,8 +180,13 @@ class ScopeCacheMixin:
                 new[k] = (i, new.get(k, (i, 0))[1] + n)
             return new
 
-        return self._incremental(self._entities, user_id, lambda: {
+        self._snapshot("entities", self._entities, user_id,
+                       lambda b: {k: (i, n) for k, i, n in json.loads(b)})
+        value = self._incremental(self._entities, user_id, lambda: {
             k: (i, n) for k, i, n in self._q(ENTITY_STATS, (user_id,))}, delta)
+        self._keep("entities", self._entities, user_id, lambda v: json.dumps(
+            [[k, i, n] for k, (i, n) in v.items()]).encode(), self.scope_size(user_id))
+        return value
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's active memories."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...types import Scope
 from ..columns import Columns
-from ..dense import VectorCache, decode_int8_rows, rank
+from ..dense import VectorCache, decode_int8_rows, rank, vectors_from_bytes, vectors_to_bytes
 from ..sql import UNRANKED_SQL
 
 
@@ -20,6 +20,8 @@ class VectorMixin:
     _incremental: Any
     _cache: dict[str, Any]
     _used: Any
+    _snapshot: Any
+    _keep: Any
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:
@@ -66,5 +68,10 @@ class VectorMixin:
                                 "vector": decode_int8_rows([r[3] for r in rows])})
             return VectorCache(model, columns, old.signs if old is not None else None)
 
-        return self._incremental(self._cache, user_id, lambda: load(0, None), lambda old, mark: load(mark, old),
-                                 fits=lambda cache: cache.model == model)
+        kind = "vectors:" + model
+        self._snapshot(kind, self._cache, user_id, vectors_from_bytes)
+        cache = self._incremental(self._cache, user_id, lambda: load(0, None),
+                                  lambda old, mark: load(mark, old),
+                                  fits=lambda cache: cache.model == model)
+        self._keep(kind, self._cache, user_id, vectors_to_bytes, len(cache.ids))
+        return cache
