@@ -10,7 +10,7 @@ right after an add no longer recomputes statistics over 100k memories. Any mutat
 recomputes from scratch, unless the value can patch itself (the BM25 index does).
 
 No cold start: the values of a large scope (``SNAPSHOT_MIN`` memories) are saved in the
-file (``search_snapshots``: plain arrays, with the scope version, mutation count and
+file (``search_snapshots``: plain arrays or JSON, with the scope version, mutation count and
 rowid mark they describe) and saved again once the scope grew by a quarter. A fresh
 process files a saved value as if it had computed it, and ``_incremental`` brings it up
 to date the usual way (adds appended, changes reconciled or recomputed). Values are computed inside one read transaction, so the rowid
@@ -163,10 +163,13 @@ class ScopeCacheMixin:
 
     def scope_size(self, user_id: str) -> int:
         """Active memories of a user."""
-        return int(self._incremental(
+        self._snapshot("size", self._sizes, user_id, lambda b: int(json.loads(b)))
+        n = int(self._incremental(
             self._sizes, user_id, lambda: self._q(SCOPE_SIZE.format(""), (user_id,))[0][0],
             lambda old, mark: old + self._q(SCOPE_SIZE.format("+") + " AND rowid > ?",
                                             (user_id, mark))[0][0]))
+        self._keep("size", self._sizes, user_id, lambda v: json.dumps(int(v)).encode(), n)
+        return n
 
     def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
         """Entity key -> (entity id, number of active memories mentioning it)."""
@@ -195,6 +198,10 @@ class ScopeCacheMixin:
             return old + [r[0] for r in self._q(SPEAKERS.format("+") + " AND rowid > ?",
                                                 (user_id, mark)) if r[0] not in seen]
 
-        return self._incremental(self._speakers, user_id,
-                                 lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))],
-                                 delta)
+        self._snapshot("speakers", self._speakers, user_id, lambda b: list(json.loads(b)))
+        value = self._incremental(
+            self._speakers, user_id,
+            lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))], delta)
+        self._keep("speakers", self._speakers, user_id, lambda v: json.dumps(v).encode(),
+                   self.scope_size(user_id))
+        return value
