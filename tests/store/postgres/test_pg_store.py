@@ -68,3 +68,22 @@ def test_rows_with_vectors_stay_out_of_toast(pg_server: Any) -> None:
                                  "FROM pg_class c WHERE c.relname = 'memories'")[0]
         assert any(o.startswith("toast_tuple_target=") for o in opts) and toast == 0
         assert m.search(text[:40], user_id="u")[0].text == text
+
+
+def test_access_counts_live_in_their_own_table(pg_server: Any) -> None:
+    """``record_access`` writes ``memory_access``, not ``memories`` (whose wide rows made
+    nearly every counter update non-HOT); reads and merges see the sum."""
+    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
+        ids = m.add([{"content": "alpha note"}, {"content": "beta note"}], user_id="u").memory_ids
+        m.store.record_access({ids[0]: (3, 100.0), ids[1]: (1, 50.0)})
+        m.store.record_access({ids[0]: (2, 90.0)})
+        raw = dict(m.store._q("SELECT id, access_count FROM memories"))
+        assert raw[ids[0]] == raw[ids[1]] == 0
+        a = m.store.get(ids[0])
+        assert a is not None and (a.access_count, a.last_access) == (5, 100.0)
+        kept = m.store.merge(ids[0], [ids[1]])
+        assert kept is not None and (kept.access_count, kept.last_access) == (6, 100.0)
+        assert m.store._q("SELECT count(*) FROM memory_access")[0][0] == 0
+        m.store.record_access({ids[0]: (1, 200.0)})
+        b = m.store.get(ids[0])
+        assert b is not None and (b.access_count, b.last_access) == (7, 200.0)

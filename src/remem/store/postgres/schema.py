@@ -140,10 +140,10 @@ END $$;
 # Lexical search ranks with the same in-memory BM25 as SQLite (``lexical``): the
 # ``tsvector`` column and its GIN index are no longer read, only paid for on every write.
 # Dense search ranks each user's vectors in the worker's memory (``search``), as SQLite
-# does: the per-model HNSW indexes are no longer read either. Access counts
-# (``record_access``, batched) update no indexed column; with room left on each page
-# those updates are HOT and no longer add index entries (existing pages get the room
-# when rewritten: ``VACUUM FULL memories``).
+# does: the per-model HNSW indexes are no longer read either. Access counts (``record_access``)
+# go to their own narrow table: updating a ~2 kB memory row (vector inline) for every
+# search hit found no room on its page, so nearly every update was non-HOT and added
+# entries to every index of ``memories``. Reads add them in (``store._MEMORY_COLS``).
 _M4 = """
 DROP INDEX IF EXISTS memories_tsv;
 ALTER TABLE memories DROP COLUMN IF EXISTS tsv;
@@ -153,13 +153,17 @@ DO $$ DECLARE r record; BEGIN
     END LOOP;
     DELETE FROM vector_indexes;
 END $$;
-ALTER TABLE memories SET (fillfactor = 85);
+CREATE TABLE memory_access (
+    memory_rid   BIGINT PRIMARY KEY REFERENCES memories(rid) ON DELETE CASCADE,
+    access_count INTEGER NOT NULL DEFAULT 0,
+    last_access  DOUBLE PRECISION
+) WITH (fillfactor = 70);
 """
 
 MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4]
 # every table the migrations create (for sizes; the key store's api_keys is not remem data)
 TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
-          "memory_entities", "vector_indexes")
+          "memory_entities", "vector_indexes", "memory_access")
 
 
 def migrate(conn: Any) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import StoreError
 from ...types import MemoryRecord
-from ..records import MEMORY_FIELDS
+from ..records import MEMORY_COLS, MEMORY_FIELDS
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
 from . import schema as _pg_schema
 from .caches import PgCacheMixin
@@ -42,8 +42,18 @@ def _jsonb(value: Any) -> Any:
     return Jsonb(value)
 
 
+# a memory as read: access counts live partly in ``memory_access`` (schema migration 4)
+_PENDING = "(SELECT a.{0} FROM memory_access a WHERE a.memory_rid = memories.rid)"
+_MEMORY_COLS = MEMORY_COLS.replace(
+    "access_count, last_access",
+    f"memories.access_count + coalesce({_PENDING.format('access_count')}, 0), "
+    f"GREATEST(memories.last_access, {_PENDING.format('last_access')})")
+assert _MEMORY_COLS != MEMORY_COLS
+
+
 def _translate(text: str) -> str:
-    return text.replace("%", "%%").replace("?", "%s").replace("rowid", "rid")
+    return (text.replace(MEMORY_COLS, _MEMORY_COLS).replace("%", "%%").replace("?", "%s")
+            .replace("rowid", "rid"))
 
 
 def _in_list(col: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -170,6 +180,29 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         with self._cache_lock:
             cache.update((r.id, r) for r in found)
         return [cache[i] for i in ids if i in cache]
+
+    def record_access(self, accesses: Any) -> None:
+        """Add to access counts and move last accesses, in ``memory_access`` (a narrow
+        table of its own: ``memories`` and its indexes are not touched)."""
+        if not accesses:
+            return
+        rows = [(n, at, mid) for mid, (n, at) in sorted(accesses.items())]  # no deadlocks
+
+        def run(db: Any) -> None:
+            db.cursor().executemany(
+                "INSERT INTO memory_access(memory_rid, access_count, last_access) "
+                "SELECT rid, %s, %s FROM memories WHERE id = %s "
+                "ON CONFLICT (memory_rid) DO UPDATE SET access_count = "
+                "memory_access.access_count + excluded.access_count, last_access = "
+                "GREATEST(memory_access.last_access, excluded.last_access)", rows)
+
+        self._write(run)
+
+    def _access_folded(self, db: Any, memory_id: str) -> None:
+        db.execute("UPDATE memories m SET last_access = GREATEST(m.last_access, a.last_access) "
+                   "FROM memory_access a WHERE a.memory_rid = m.rid AND m.id = %s", (memory_id,))
+        db.execute("DELETE FROM memory_access WHERE memory_rid = "
+                   "(SELECT rid FROM memories WHERE id = %s)", (memory_id,))
 
     def _insert_row(self, db: Any, values: tuple[Any, ...], m: MemoryRecord, vector: Any,
                     embed_model: str | None) -> int | None:
