@@ -197,6 +197,17 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                         "mutations = scope_versions.mutations + excluded.mutations",
                     (user_id, 1 if mutation else 0))
 
+    def _insert_many(self, db: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Run ``INSERT ... ON CONFLICT DO NOTHING`` for each row; which rows went in
+        (PostgreSQL: all in one round trip)."""
+        return [self._inserted(self._x(db, sql + self.dialect.returning, r)) for r in rows]
+
+    def _insert_rows(self, db: Any, items: Sequence[tuple[tuple[Any, ...], MemoryRecord, Any,
+                                                           str | None]]) -> list[int | None]:
+        """``_insert_row`` for each (values, memory, vector, model): row ids (None: the id
+        was stored already)."""
+        return [self._insert_row(db, *item) for item in items]
+
     def _inserted(self, cur: Any) -> bool:
         """Whether an ``INSERT ... ON CONFLICT DO NOTHING{dialect.returning}`` stored its row."""
         return cur.fetchone() is not None if self.dialect.returning else cur.rowcount > 0
@@ -224,12 +235,12 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
             ep_ids: list[str] = []
             skipped: set[str] = set()
             now = time.time()
-            for ep in episodes:
-                if self._inserted(self._x(
-                        db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
-                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-                            f"{self.dialect.returning}",
-                        episode_values(ep, now, self.dialect.json))):
+            went_in = self._insert_many(
+                db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                [episode_values(ep, now, self.dialect.json) for ep in episodes])
+            for ep, inserted in zip(episodes, went_in):
+                if inserted:
                     ep_ids.append(ep.id)
                     continue
                 found = self._stored_episode(db, ep)
@@ -239,8 +250,12 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                 skipped.add(ep.id)
             kept = [(m, v) for m, v in zip(memories, rows) if not skipped.intersection(m.episode_ids)]
             self._upsert_entities(db, [m for m, _ in kept])
-            for mem, vec in kept:
-                self._insert_memory(db, mem, vec, embed_model)
+            rowids = self._insert_rows(db, [(memory_values(m, self.dialect.json), m, v,
+                                             embed_model if v is not None else None)
+                                            for m, v in kept])
+            for (mem, _), rowid in zip(kept, rowids):
+                if rowid is not None:
+                    self._link_entities(db, rowid, mem)
                 self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text, actor)
             return ep_ids, [m.id for m, _ in kept], len(skipped)
 

@@ -211,6 +211,34 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
                                     embed_model)).fetchone()
         return None if row is None else int(row[0])
 
+    def _insert_many(self, db: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        if not rows:
+            return []
+        cur = db.cursor()
+        cur.executemany(self.dialect.sql(sql + " RETURNING 1"), rows, returning=True)
+        return self._results(cur, len(rows), lambda row: row is not None)
+
+    def _insert_rows(self, db: Any, items: Sequence[tuple[tuple[Any, ...], MemoryRecord, Any,
+                                                           str | None]]) -> list[int | None]:
+        """All of an add's memory rows in one round trip."""
+        if not items:
+            return []
+        cur = db.cursor()
+        cur.executemany(self.dialect.sql(_INSERT), [
+            (*values, _hash(m.text), _vec(vector) if vector is not None else None, model)
+            for values, m, vector, model in items], returning=True)
+        return self._results(cur, len(items), lambda row: None if row is None else int(row[0]))
+
+    @staticmethod
+    def _results(cur: Any, n: int, value: Callable[[Any], Any]) -> list[Any]:
+        """One value per statement of an ``executemany(..., returning=True)``."""
+        out = []
+        for i in range(n):
+            if i:
+                cur.nextset()
+            out.append(value(cur.fetchone()))
+        return out
+
     def _set_vector(self, db: Any, rowid: int, text: str, vector: Any) -> None:
         self._x(db, "UPDATE memories SET content_hash=?, embedding=?::vector WHERE rowid=?",
                 (_hash(text), _vec(vector) if vector is not None else None, rowid))
