@@ -373,8 +373,9 @@ class Memory:
                                           or not 1 <= budget_tokens <= 1_000_000):
             raise InvalidInput("budget_tokens must be an int between 1 and 1000000")
         at = parse_time(as_of, "as_of")
-        result = pipeline.search(self.engine, query, scope, limit=limit, filters=filters,
-                                 budget_tokens=budget_tokens, at=at)
+        with self.store.pinned(scope.user_id):  # one version check per search (PostgreSQL)
+            result = pipeline.search(self.engine, query, scope, limit=limit, filters=filters,
+                                     budget_tokens=budget_tokens, at=at)
         self._note_access([h.id for h in result])
         return result
 

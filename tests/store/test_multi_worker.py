@@ -196,3 +196,58 @@ def test_two_workers_one_database(pg_server: Any, tmp_path: Path) -> None:
         err = s.stderr()
         assert "internal error" not in err and "Traceback" not in err, err[-3000:]
     assert time.monotonic() - start < BUDGET
+
+
+def test_a_write_on_one_worker_is_seen_by_the_next_search_on_the_other(pg_server: Any) -> None:
+    """Two stores on one database stand for two workers, each with its own in-memory
+    search caches. 1,000 steps: a write (add, update or delete) through one, then a search
+    through either; the search must see the write (0 stale answers)."""
+    from remem import HashingEmbedder, Memory
+    from remem.search.terms import terms_of
+    from remem.types import Scope
+
+    dsn = new_pg_database(pg_server)
+    workers = [Memory(dsn, embedder=HashingEmbedder()) for _ in range(2)]
+    rng = random.Random(16)
+    live: dict[tuple[str, str], str] = {}  # (user, token) -> memory id
+    stale: list[str] = []
+    model = workers[0].embedder.name
+
+    def lexical(m: Memory, user: str, token: str) -> list[str]:
+        return [i for i, _ in m.store.lexical(Scope(user), terms_of(token), 5)]
+
+    try:
+        for step in range(1000):
+            w, r = rng.sample(workers, 2) if rng.random() < 0.8 else [rng.choice(workers)] * 2
+            user = f"u{rng.randrange(2)}"
+            mine = [k for k in live if k[0] == user]
+            op = rng.random()
+            if op < 0.6 or not mine:
+                token = _token(rng)
+                res = w.add([{"role": "user", "content": f"the code word is {token}"}],
+                            user_id=user)
+                mid = res.memory_ids[0]
+                live[(user, token)] = mid
+                if mid not in lexical(r, user, token):
+                    stale.append(f"{step}: add {token} not found")
+                term = terms_of(token).terms[0]  # stemmed
+                n, dfs = r.store.doc_freqs(Scope(user), [term])
+                if dfs[term] != 1 or n != len(mine) + 1:
+                    stale.append(f"{step}: doc_freqs after add {n} {dfs}")
+            elif op < 0.8:
+                key = rng.choice(mine)
+                mid, token = live.pop(key), _token(rng)
+                w.update(mid, f"the code word is {token}")
+                live[(user, token)] = mid
+                if mid not in lexical(r, user, token) or mid in lexical(r, user, key[1]):
+                    stale.append(f"{step}: update {key[1]} -> {token} not seen")
+            else:
+                key = rng.choice(mine)
+                mid = live.pop(key)
+                w.delete(mid)
+                if mid in lexical(r, user, key[1]) or r.store.vectors_of(user, [mid], model):
+                    stale.append(f"{step}: deleted {key[1]} still found")
+        assert not stale, stale[:10]
+    finally:
+        for m in workers:
+            m.close()

@@ -119,6 +119,7 @@ class LifecycleMixin:
                         "access_count=?, updated_at=? WHERE id=?",
                     (J(list(plan.source_ids)), J(list(plan.episode_ids)), plan.importance,
                      plan.access_count, time.time(), keep_id))
+            self._access_folded(db, keep_id)
             for d in drops:
                 self._x(db, "DELETE FROM memories WHERE id=?", (d.id,))
                 self._history(db, d.id, d.scope.user_id, "MERGE", d.text, None, actor,
@@ -156,6 +157,10 @@ class LifecycleMixin:
             return old2, new2
 
         return self._write(run)
+
+    def _access_folded(self, db: Any, memory_id: str) -> None:
+        """The memory's row now holds all its accesses (a store that counts them
+        elsewhere drops its own count; PostgreSQL, see ``postgres.store``)."""
 
     def record_access(self, accesses: Mapping[str, tuple[int, float]]) -> None:
         """Add ``count`` to each memory's access count and move its last access to ``at``

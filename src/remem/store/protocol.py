@@ -15,6 +15,7 @@ the contract suite (tests/store/) checks on both. Every read takes a ``Scope`` o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -125,6 +126,12 @@ class CandidateStore(Protocol):
                 keys_weight: float = 0.5) -> list[tuple[str, float]]:
         """Text and expanded keys (weighted ``keys_weight``) ranked for the terms: (id,
         score), best first; only ids in ``allowed`` when given."""
+        ...
+
+    def pinned(self, user_id: str) -> AbstractContextManager[None]:
+        """A block (one search) whose reads of the user may all answer from the scope
+        version seen on entry: a store that checks a version per read checks it once.
+        Writes from anywhere before the block are seen inside it."""
         ...
 
     def doc_freqs(self, scope: Scope, terms: Sequence[str]) -> tuple[int, dict[str, int]]:

@@ -64,6 +64,10 @@ class Dialect:
     lock: str = ""  # suffix that locks the rows a SELECT reads until the transaction ends
     binary: str = ""  # collation that sorts text by bytes
     sorted_writes: bool = False  # write rows in key order (no deadlocks between writers)
+    # appended to ``INSERT ... ON CONFLICT DO NOTHING`` whose caller asks if a row went in:
+    # PostgreSQL writes in pipeline mode, where ``rowcount`` is not known until a result
+    # is read (SQLite tells ``rowcount``)
+    returning: str = ""
     translate: Callable[[str], str] = field(default=lambda s: s)
     has_json: Callable[[str], str] = field(  # a JSON array column holds the text ``?``
         default=lambda col: f"EXISTS (SELECT 1 FROM json_each({col}) WHERE value = ?)")
@@ -193,6 +197,21 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                         "mutations = scope_versions.mutations + excluded.mutations",
                     (user_id, 1 if mutation else 0))
 
+    def _insert_many(self, db: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Run ``INSERT ... ON CONFLICT DO NOTHING`` for each row; which rows went in
+        (PostgreSQL: all in one round trip)."""
+        return [self._inserted(self._x(db, sql + self.dialect.returning, r)) for r in rows]
+
+    def _insert_rows(self, db: Any, items: Sequence[tuple[tuple[Any, ...], MemoryRecord, Any,
+                                                           str | None]]) -> list[int | None]:
+        """``_insert_row`` for each (values, memory, vector, model): row ids (None: the id
+        was stored already)."""
+        return [self._insert_row(db, *item) for item in items]
+
+    def _inserted(self, cur: Any) -> bool:
+        """Whether an ``INSERT ... ON CONFLICT DO NOTHING{dialect.returning}`` stored its row."""
+        return cur.fetchone() is not None if self.dialect.returning else cur.rowcount > 0
+
     def _history(self, db: Any, m_id: str, user_id: str, event: str, old: str | None,
                  new: str | None, actor: str = "api",
                  detail: Mapping[str, Any] | None = None) -> None:
@@ -208,13 +227,20 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
         self._before_write(vectors, embed_model)
 
         def run(db: Any) -> tuple[list[str], list[str], int]:
+            # first: it locks the users' version rows, so two adds to one user run one
+            # after the other and row ids grow in commit order (PostgreSQL's search caches
+            # rely on it, see ``postgres.lexical``)
+            self._bump(db, [e.scope.user_id for e in episodes] +
+                       [m.scope.user_id for m in memories], mutation=False)
             ep_ids: list[str] = []
             skipped: set[str] = set()
             now = time.time()
-            for ep in episodes:
-                if self._x(db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
-                               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                           episode_values(ep, now, self.dialect.json)).rowcount > 0:
+            went_in = self._insert_many(
+                db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                [episode_values(ep, now, self.dialect.json) for ep in episodes])
+            for ep, inserted in zip(episodes, went_in):
+                if inserted:
                     ep_ids.append(ep.id)
                     continue
                 found = self._stored_episode(db, ep)
@@ -224,11 +250,13 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                 skipped.add(ep.id)
             kept = [(m, v) for m, v in zip(memories, rows) if not skipped.intersection(m.episode_ids)]
             self._upsert_entities(db, [m for m, _ in kept])
-            for mem, vec in kept:
-                self._insert_memory(db, mem, vec, embed_model)
+            rowids = self._insert_rows(db, [(memory_values(m, self.dialect.json), m, v,
+                                             embed_model if v is not None else None)
+                                            for m, v in kept])
+            for (mem, _), rowid in zip(kept, rowids):
+                if rowid is not None:
+                    self._link_entities(db, rowid, mem)
                 self._history(db, mem.id, mem.scope.user_id, "ADD", None, mem.text, actor)
-            self._bump(db, [e.scope.user_id for e in episodes] +
-                       [m.scope.user_id for m in memories], mutation=False)
             return ep_ids, [m.id for m, _ in kept], len(skipped)
 
         return self._write(run)
@@ -380,9 +408,9 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
                 kind = r["kind"]
                 if kind == "episode":
                     cur = self._x(db, f"INSERT INTO episodes({', '.join(EPISODE_FIELDS)}) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                                  episode_import(r, J))
-                    stats["episodes" if cur.rowcount > 0 else "skipped"] += 1
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+                                      f"{self.dialect.returning}", episode_import(r, J))
+                    stats["episodes" if self._inserted(cur) else "skipped"] += 1
                 elif kind == "memory":
                     if self._insert_memory(db, recs[r["id"]], export_vector(r), r["embed_model"]):
                         users.add(r["user_id"])

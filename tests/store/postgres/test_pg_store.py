@@ -1,44 +1,39 @@
-"""PostgreSQL-only parts of the store: the HNSW path, helpers, failure translation."""
+"""PostgreSQL-only parts of the store: stored vectors, helpers, failure translation."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
-import remem.store.postgres.search as pg
 from remem import HashingEmbedder, Memory, StoreError
 from remem.store.postgres import PostgresStore, redact
 from remem.search.terms import terms_of
-from remem.store.postgres.search import tsquery
+from remem.store.dense import decode_int8, encode_int8, on_grid
 from remem.types import Scope
 
 from ..conftest import new_pg_database
 
 
-def test_hnsw_path_agrees_with_the_exact_scan(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vectors_are_stored_on_the_int8_grid(pg_server: Any) -> None:
+    """PostgreSQL stores (and ranks) the values SQLite's int8 codes decode to."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((50, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows[3] = 0.0
+    assert np.array_equal(on_grid(rows), np.stack([decode_int8(encode_int8(r)) for r in rows]))
     with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
-        for u in range(3):
-            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
-                  user_id=f"u{u}")
-        qv = m.embedder.embed(["note 5 about topic 5"])[0]
-        exact = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
-        monkeypatch.setattr(pg, "_EXACT_MAX", 0)
-        ann = m.store.dense(Scope("u1"), qv, m.embedder.name, 5)
-        assert ann[0] == exact[0] and len(ann) == 5
-        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in ann])} == {"u1"}
+        m.add([{"content": "a note about topic five"}], user_id="u")
+        ids, matrix = m.store.vectors(Scope("u"), m.embedder.name)
+        v = m.embedder.embed(["a note about topic five"])[0]
+        assert np.array_equal(matrix[0], decode_int8(encode_int8(v)))
+        assert m.store._q("SELECT count(*) FROM vector_indexes")[0][0] == 0
 
 
 def test_unreachable_database_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open store postgresql://u:\\*\\*\\*@"):
         PostgresStore("postgresql://u:pw@127.0.0.1:1/nope", timeout=2)
-
-
-def test_tsquery_of_query_words() -> None:
-    assert tsquery(["dog", "pimenta"]) == "'dog' | 'pimenta'"
-    assert tsquery(["don't", "cat"]) == "'don' <-> 't' | 'cat'"
-    assert tsquery(["a\\'b", "", "c d"]) == "'a' <-> 'b' | 'c' <-> 'd'"  # no way out of a quote
-    assert tsquery([]) is None and tsquery(["'"]) is None
 
 
 def test_redact_hides_the_password() -> None:
@@ -59,24 +54,6 @@ def test_bench_scale_on_postgres(pg_server: Any) -> None:
     assert "-" in scale.format_plain(result)  # no WAL column value on PostgreSQL
 
 
-def test_lexical_scope_scan_agrees_with_the_gin_path(pg_server: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small scopes rank their own rows (no GIN); large ones go through the GIN index."""
-    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
-        for u in range(3):
-            m.add([{"content": f"user {u} note {i} about topic {i % 7}"} for i in range(40)],
-                  user_id=f"u{u}")
-        ids = {i for i, _ in m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 100)}
-        allowed = set(list(ids)[:5])
-        scan = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
-                m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
-        monkeypatch.setattr(pg, "_SCAN_MAX", 0)
-        gin = [m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10),
-               m.store.lexical(Scope("u1"), terms_of("note about topic 5"), 10, allowed)]
-        assert scan == gin and len(scan[0]) == 10 and {i for i, _ in scan[1]} == allowed
-        assert {r.scope.user_id for r in m.store.fetch([i for i, _ in scan[0]])} == {"u1"}
-
-
 def test_rows_with_vectors_stay_out_of_toast(pg_server: Any) -> None:
     """Migration 3: a memory with its vector fits in the heap row (no TOAST reads when a
     scope's vectors are scanned)."""
@@ -91,3 +68,22 @@ def test_rows_with_vectors_stay_out_of_toast(pg_server: Any) -> None:
                                  "FROM pg_class c WHERE c.relname = 'memories'")[0]
         assert any(o.startswith("toast_tuple_target=") for o in opts) and toast == 0
         assert m.search(text[:40], user_id="u")[0].text == text
+
+
+def test_access_counts_live_in_their_own_table(pg_server: Any) -> None:
+    """``record_access`` writes ``memory_access``, not ``memories`` (whose wide rows made
+    nearly every counter update non-HOT); reads and merges see the sum."""
+    with Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as m:
+        ids = m.add([{"content": "alpha note"}, {"content": "beta note"}], user_id="u").memory_ids
+        m.store.record_access({ids[0]: (3, 100.0), ids[1]: (1, 50.0)})
+        m.store.record_access({ids[0]: (2, 90.0)})
+        raw = dict(m.store._q("SELECT id, access_count FROM memories"))
+        assert raw[ids[0]] == raw[ids[1]] == 0
+        a = m.store.get(ids[0])
+        assert a is not None and (a.access_count, a.last_access) == (5, 100.0)
+        kept = m.store.merge(ids[0], [ids[1]])
+        assert kept is not None and (kept.access_count, kept.last_access) == (6, 100.0)
+        assert m.store._q("SELECT count(*) FROM memory_access")[0][0] == 0
+        m.store.record_access({ids[0]: (1, 200.0)})
+        b = m.store.get(ids[0])
+        assert b is not None and (b.access_count, b.last_access) == (7, 200.0)

@@ -5,10 +5,9 @@ holds a session advisory lock, so several workers starting at once migrate one a
 other (the later ones find the work done).
 
 Vectors: ``memories.embedding`` is a ``vector`` without a fixed dimension, tagged by
-``embed_model``. HNSW needs a fixed dimension, so each embedding model gets its own
-partial expression index ``((embedding::vector(DIM)) vector_cosine_ops) WHERE
-embed_model = MODEL``, created on first use and listed in ``vector_indexes``. Two models
-(or a model change) can live in one store without a migration.
+``embed_model``; workers rank them in memory (``search``), so no vector index is kept
+(migration 4 drops the per-model HNSW indexes earlier versions built; the
+``vector_indexes`` table stays, empty).
 """
 
 from __future__ import annotations
@@ -138,10 +137,33 @@ DO $$ BEGIN
 END $$;
 """
 
-MIGRATIONS: list[str] = [_M1, _M2, _M3]
+# Lexical search ranks with the same in-memory BM25 as SQLite (``lexical``): the
+# ``tsvector`` column and its GIN index are no longer read, only paid for on every write.
+# Dense search ranks each user's vectors in the worker's memory (``search``), as SQLite
+# does: the per-model HNSW indexes are no longer read either. Access counts (``record_access``)
+# go to their own narrow table: updating a ~2 kB memory row (vector inline) for every
+# search hit found no room on its page, so nearly every update was non-HOT and added
+# entries to every index of ``memories``. Reads add them in (``store._MEMORY_COLS``).
+_M4 = """
+DROP INDEX IF EXISTS memories_tsv;
+ALTER TABLE memories DROP COLUMN IF EXISTS tsv;
+DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT index_name FROM vector_indexes LOOP
+        EXECUTE format('DROP INDEX IF EXISTS %I', r.index_name);
+    END LOOP;
+    DELETE FROM vector_indexes;
+END $$;
+CREATE TABLE memory_access (
+    memory_rid   BIGINT PRIMARY KEY REFERENCES memories(rid) ON DELETE CASCADE,
+    access_count INTEGER NOT NULL DEFAULT 0,
+    last_access  DOUBLE PRECISION
+) WITH (fillfactor = 70);
+"""
+
+MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4]
 # every table the migrations create (for sizes; the key store's api_keys is not remem data)
 TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
-          "memory_entities", "vector_indexes")
+          "memory_entities", "vector_indexes", "memory_access")
 
 
 def migrate(conn: Any) -> int:

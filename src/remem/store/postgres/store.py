@@ -1,5 +1,6 @@
 """PostgreSQL store: psycopg 3 + a connection pool, pgvector for dense search (HNSW per
-embedding model), a weighted ``tsvector`` for lexical search. Many processes may share
+embedding model), the SQLite store's per-user BM25 for lexical search (held by each
+worker, keyed by the user's scope version: see ``lexical``). Many processes may share
 one database; every query carries the caller's scope.
 
 Vectors are rounded to float16 before they are stored, exactly as the SQLite store keeps
@@ -13,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -20,9 +22,11 @@ import numpy as np
 
 from ...errors import StoreError
 from ...types import MemoryRecord
-from ..records import MEMORY_FIELDS
+from ..records import MEMORY_COLS, MEMORY_FIELDS
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
 from . import schema as _pg_schema
+from .caches import PgCacheMixin
+from .lexical import PgLexicalMixin
 from .search import SearchMixin, _vec
 from .transfer import PgTransferMixin
 
@@ -38,8 +42,18 @@ def _jsonb(value: Any) -> Any:
     return Jsonb(value)
 
 
+# a memory as read: access counts live partly in ``memory_access`` (schema migration 4)
+_PENDING = "(SELECT a.{0} FROM memory_access a WHERE a.memory_rid = memories.rid)"
+_MEMORY_COLS = MEMORY_COLS.replace(
+    "access_count, last_access",
+    f"memories.access_count + coalesce({_PENDING.format('access_count')}, 0), "
+    f"GREATEST(memories.last_access, {_PENDING.format('last_access')})")
+assert _MEMORY_COLS != MEMORY_COLS
+
+
 def _translate(text: str) -> str:
-    return text.replace("%", "%%").replace("?", "%s").replace("rowid", "rid")
+    return (text.replace(MEMORY_COLS, _MEMORY_COLS).replace("%", "%%").replace("?", "%s")
+            .replace("rowid", "rid"))
 
 
 def _in_list(col: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -62,6 +76,7 @@ def _metadata_filter(key: str, values: list[Any]) -> tuple[str, list[Any]]:
 DIALECT = Dialect(
     "postgres", json=_jsonb, unjson=lambda v: v, same="IS NOT DISTINCT FROM",
     greatest="GREATEST", lock=" FOR UPDATE", binary=' COLLATE "C"', sorted_writes=True,
+    returning=" RETURNING 1",
     translate=_translate, has_json=lambda col: f"{col} @> jsonb_build_array(?::text)",
     in_list=_in_list, in_order=_in_order, metadata_filter=_metadata_filter)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, content_hash, embedding, "
@@ -73,13 +88,14 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
+class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, SQLStore):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool)."""
 
     dialect = DIALECT
 
-    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0) -> None:
+    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0,
+                 cache_memories: int = 1_000_000) -> None:
         try:
             import psycopg
             from psycopg.types.json import Jsonb
@@ -91,16 +107,20 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
         self._Jsonb = Jsonb
         self.path = redact(dsn)
         self.dsn = dsn  # as given (password too): companions such as the server's key store
-        self._lock = threading.Lock()
-        self._indexed: set[str] = set()
-        self._caches: dict[str, dict[str, tuple[int, Any]]] = {
-            "speakers": {}, "entities": {}, "sizes": {}}
+        self._cache_lock = threading.RLock()  # held while search reads the values below
+        self._values: dict[tuple[str, str], tuple[int, int, Any]] = {}  # see caches.py
+        self._recent: OrderedDict[str, int] = OrderedDict()
+        self._pins = threading.local()  # user -> pinned scope state (caches.py)
+        self.cache_memories = cache_memories  # searched users' indexes kept up to this size
         self._pool: Any = None
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
                 _pg_schema.migrate(conn)
+            # autocommit: a read is one round trip (no BEGIN/COMMIT around it); writes
+            # open their transaction in ``_write``
             self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size),
-                                        timeout=timeout, open=True, name="remem")
+                                        timeout=timeout, open=True, name="remem",
+                                        kwargs={"autocommit": True})
         except psycopg.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
@@ -111,7 +131,7 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
-        """A pooled connection in one transaction (committed on success)."""
+        """A pooled connection in autocommit mode (each statement its own transaction)."""
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -125,7 +145,9 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
         errors = self._pg.errors
         for attempt in range(4):
             try:
-                with self._pool.connection() as conn:
+                # pipeline mode: statements whose results are not read go out together
+                # (an add's history and entity links ride along with the next insert)
+                with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
                     return fn(conn)
             except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
                 if attempt == 3:
@@ -137,44 +159,50 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
 
     def _cached(self, kind: str, user_id: str, compute: Callable[[Any], Any]) -> Any:
         """``compute(conn)`` for a user, cached until the user's scope version changes."""
-        with self._conn() as conn:
-            row = self._x(conn, "SELECT version FROM scope_versions WHERE user_id=?",
-                          (user_id,)).fetchone()
-            version = int(row[0]) if row else 0
-            hit = self._caches[kind].get(user_id)
-            if hit and hit[0] == version:
-                return hit[1]
-            value = compute(conn)
-        with self._lock:
-            self._caches[kind][user_id] = (version, value)
-        return value
+        with self._cache_lock:
+            return self._current(kind, user_id, lambda conn, old, mutated: compute(conn),
+                                 lambda value: 0)
 
-    def _ensure_index(self, model: str, dim: int) -> None:
-        """The HNSW index of ``model`` (created once, by whichever worker needs it first)."""
-        if model in self._indexed:
+    def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
+        """Records for ids, in the given order (missing ids left out). With ``user_id``,
+        only that user's, and parsed records are kept until one of the user's memories
+        changes (adds leave the others as they are), as in the SQLite store."""
+        ids = list(memory_ids)
+        if user_id is None:
+            return super().fetch(ids)
+        with self._cache_lock:
+            cache: dict[str, MemoryRecord] = self._current(
+                "records", user_id,
+                lambda conn, old, mutated: {} if old is None or mutated or len(old) > 50_000
+                else old, lambda value: 0)
+            missing = [i for i in ids if i not in cache]
+        found = self._fetch(missing, user_id) if missing else []
+        with self._cache_lock:
+            cache.update((r.id, r) for r in found)
+        return [cache[i] for i in ids if i in cache]
+
+    def record_access(self, accesses: Any) -> None:
+        """Add to access counts and move last accesses, in ``memory_access`` (a narrow
+        table of its own: ``memories`` and its indexes are not touched)."""
+        if not accesses:
             return
-        from psycopg import sql
+        rows = [(n, at, mid) for mid, (n, at) in sorted(accesses.items())]  # no deadlocks
 
-        name = "memories_hnsw_" + hashlib.sha256(model.encode()).hexdigest()[:16]
-
-        def run(conn: Any) -> None:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pg_schema.LOCK_KEY + 1,))
-            row = conn.execute("SELECT dim FROM vector_indexes WHERE embed_model=%s", (model,)).fetchone()
-            if row is not None:
-                return
-            conn.execute(sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON memories USING hnsw "
-                "((embedding::vector({})) vector_cosine_ops) WHERE embed_model = {}").format(
-                    sql.Identifier(name), sql.Literal(dim), sql.Literal(model)))
-            conn.execute("INSERT INTO vector_indexes(embed_model, dim, index_name) VALUES (%s,%s,%s)",
-                         (model, dim, name))
+        def run(db: Any) -> None:
+            db.cursor().executemany(
+                "INSERT INTO memory_access(memory_rid, access_count, last_access) "
+                "SELECT rid, %s, %s FROM memories WHERE id = %s "
+                "ON CONFLICT (memory_rid) DO UPDATE SET access_count = "
+                "memory_access.access_count + excluded.access_count, last_access = "
+                "GREATEST(memory_access.last_access, excluded.last_access)", rows)
 
         self._write(run)
-        self._indexed.add(model)
 
-    def _before_write(self, vectors: Any, embed_model: str | None) -> None:
-        if vectors is not None and len(vectors) and embed_model is not None:
-            self._ensure_index(embed_model, int(np.asarray(vectors).shape[-1]))
+    def _access_folded(self, db: Any, memory_id: str) -> None:
+        db.execute("UPDATE memories m SET last_access = GREATEST(m.last_access, a.last_access) "
+                   "FROM memory_access a WHERE a.memory_rid = m.rid AND m.id = %s", (memory_id,))
+        db.execute("DELETE FROM memory_access WHERE memory_rid = "
+                   "(SELECT rid FROM memories WHERE id = %s)", (memory_id,))
 
     def _insert_row(self, db: Any, values: tuple[Any, ...], m: MemoryRecord, vector: Any,
                     embed_model: str | None) -> int | None:
@@ -182,6 +210,34 @@ class PostgresStore(SearchMixin, PgTransferMixin, SQLStore):
                                     _vec(vector) if vector is not None else None,
                                     embed_model)).fetchone()
         return None if row is None else int(row[0])
+
+    def _insert_many(self, db: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        if not rows:
+            return []
+        cur = db.cursor()
+        cur.executemany(self.dialect.sql(sql + " RETURNING 1"), rows, returning=True)
+        return self._results(cur, len(rows), lambda row: row is not None)
+
+    def _insert_rows(self, db: Any, items: Sequence[tuple[tuple[Any, ...], MemoryRecord, Any,
+                                                           str | None]]) -> list[int | None]:
+        """All of an add's memory rows in one round trip."""
+        if not items:
+            return []
+        cur = db.cursor()
+        cur.executemany(self.dialect.sql(_INSERT), [
+            (*values, _hash(m.text), _vec(vector) if vector is not None else None, model)
+            for values, m, vector, model in items], returning=True)
+        return self._results(cur, len(items), lambda row: None if row is None else int(row[0]))
+
+    @staticmethod
+    def _results(cur: Any, n: int, value: Callable[[Any], Any]) -> list[Any]:
+        """One value per statement of an ``executemany(..., returning=True)``."""
+        out = []
+        for i in range(n):
+            if i:
+                cur.nextset()
+            out.append(value(cur.fetchone()))
+        return out
 
     def _set_vector(self, db: Any, rowid: int, text: str, vector: Any) -> None:
         self._x(db, "UPDATE memories SET content_hash=?, embedding=?::vector WHERE rowid=?",

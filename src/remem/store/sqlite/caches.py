@@ -7,68 +7,26 @@ by writes that change or remove existing memories). While only adds happened sin
 value was computed, the value is brought up to date from the rows added since (rowid
 above the one recorded), which costs the size of the add, not of the scope: a search
 right after an add no longer recomputes statistics over 100k memories. Any mutation
-recomputes from scratch, unless the value can patch itself (the BM25 index does). Values are computed inside one read transaction, so the rowid
+recomputes from scratch, unless the value can patch itself (the BM25 index does).
+
+No cold start: the values of a large scope (``SNAPSHOT_MIN`` memories) are saved in the
+file (``search_snapshots``: plain arrays or JSON, with the scope version, mutation count and
+rowid mark they describe) and saved again once the scope grew by a quarter. A fresh
+process files a saved value as if it had computed it, and ``_incremental`` brings it up
+to date the usual way (adds appended, changes reconciled or recomputed). Values are computed inside one read transaction, so the rowid
 mark and the value describe the same snapshot even while other processes write."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-import numpy as np
-
-from ...types import Scope
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS
 
-
-def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],
-               sessions: Callable[[], np.ndarray], ids: Sequence[str],
-               allowed: set[str] | None) -> np.ndarray | None:
-    """Which rows of a user's in-memory index lie in ``scope`` (agent, session) and in
-    ``allowed``; ``None`` when all do. ``agents``/``sessions`` give the per-row values
-    (called only when the scope names them)."""
-    mask = None
-    if scope.agent_id is not None:
-        mask = agents() == scope.agent_id
-    if scope.session_id is not None:
-        m2 = sessions() == scope.session_id
-        mask = m2 if mask is None else mask & m2
-    if allowed is not None:
-        m3 = np.fromiter((i in allowed for i in ids), bool, len(ids))
-        mask = m3 if mask is None else mask & m3
-    return mask
-
-
-class Columns:
-    """Append-only columns in numpy arrays with spare capacity: unlike lists and dicts
-    of 100k entries, arrays are not walked by Python's garbage collector. A column may
-    hold rows of several values (a vector per row): its width is taken from the first
-    rows added. Views handed out earlier keep their rows: appends go to spare capacity
-    or to a new, larger array."""
-
-    def __init__(self, dtypes: dict[str, Any]) -> None:
-        self.n = 0
-        self._data = {k: np.empty(0, dtype=dt) for k, dt in dtypes.items()}
-
-    def extend(self, columns: dict[str, Any]) -> None:
-        m = len(next(iter(columns.values())))
-        need = self.n + m
-        for name, values in columns.items():
-            data = self._data[name]
-            values = np.asarray(values, dtype=data.dtype)
-            if need > len(data) or (not self.n and data.shape[1:] != values.shape[1:]):
-                # an eighth spare at least (a first bulk load), half as much again later
-                size = max(need + need // 8 + 64, len(data) * 3 // 2)
-                grown = np.empty((size, *values.shape[1:]), dtype=data.dtype)
-                if self.n:
-                    grown[:self.n] = data[:self.n]
-                data = self._data[name] = grown
-            data[self.n:need] = values
-        self.n = need
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self._data[name][:self.n]
+SNAPSHOT_MIN = 10_000  # values of scopes this large are saved in the file
 
 
 @dataclass(frozen=True)
@@ -90,6 +48,8 @@ class ScopeCacheMixin:
     _lexicons: dict[str, Any]
     _records: dict[str, Any]
     _recent: "OrderedDict[str, int]"
+    _saved: dict[tuple[str, str], int]  # (kind, user) -> memories in scope when saved/loaded
+    _busy_ms: int
     cache_memories: int
 
     def _used(self, user_id: str, memories: int) -> None:
@@ -109,6 +69,57 @@ class ScopeCacheMixin:
             for cache in (self._cache, self._lexicons, self._records, self._entities,
                           self._sizes, self._speakers):
                 cache.pop(user, None)
+
+    def _snapshot(self, kind: str, cache: dict[str, _Entry], user_id: str,
+                  decode: Callable[[bytes], Any]) -> None:
+        """File the user's saved ``kind`` value in ``cache`` (when there is one and the
+        cache has none): ``_incremental`` then brings it up to date."""
+        if user_id in cache:
+            return
+        rows = self._q("SELECT version, mutations, max_rowid, data FROM search_snapshots "
+                       "WHERE user_id=? AND kind=?", (user_id, kind))
+        if not rows:
+            return
+        version, mutations, max_rowid, data = rows[0]
+        try:
+            value = decode(data)
+        except Exception:  # unreadable (written by another version?): compute afresh
+            return
+        cache[user_id] = _Entry(int(version), int(mutations), int(max_rowid), value)
+        self._saved[(kind, user_id)] = -1  # loaded: growth counts from the next use
+
+    def _keep(self, kind: str, cache: dict[str, _Entry], user_id: str,
+              encode: Callable[[Any], bytes], rows: int) -> None:
+        """Save the user's cached ``kind`` value when the scope (``rows`` memories) is
+        large and the saved one missing or a quarter smaller. Best effort: never waits
+        long for the write lock (a busy or read-only file is just not updated)."""
+        saved = self._saved.get((kind, user_id))
+        if saved == -1:
+            self._saved[(kind, user_id)] = rows
+            return
+        db = self._db
+        if rows < SNAPSHOT_MIN or (saved is not None and rows - saved <= max(1000, saved // 4)) \
+                or db.in_transaction or user_id not in cache:
+            return
+        entry = cache[user_id]
+        blob = encode(entry.value)
+        try:
+            db.execute("PRAGMA busy_timeout = 50")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT OR REPLACE INTO search_snapshots(user_id, kind, version, "
+                           "mutations, max_rowid, data) VALUES (?,?,?,?,?,?)",
+                           (user_id, kind, entry.version, entry.mutations, entry.max_rowid,
+                            blob))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._saved[(kind, user_id)] = rows
+        except sqlite3.Error:
+            pass
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
 
     def _state(self, user_id: str) -> tuple[int, int]:
         """(version, mutations) of the user's scope."""
@@ -152,10 +163,13 @@ class ScopeCacheMixin:
 
     def scope_size(self, user_id: str) -> int:
         """Active memories of a user."""
-        return int(self._incremental(
+        self._snapshot("size", self._sizes, user_id, lambda b: int(json.loads(b)))
+        n = int(self._incremental(
             self._sizes, user_id, lambda: self._q(SCOPE_SIZE.format(""), (user_id,))[0][0],
             lambda old, mark: old + self._q(SCOPE_SIZE.format("+") + " AND rowid > ?",
                                             (user_id, mark))[0][0]))
+        self._keep("size", self._sizes, user_id, lambda v: json.dumps(int(v)).encode(), n)
+        return n
 
     def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
         """Entity key -> (entity id, number of active memories mentioning it)."""
@@ -169,8 +183,13 @@ class ScopeCacheMixin:
                 new[k] = (i, new.get(k, (i, 0))[1] + n)
             return new
 
-        return self._incremental(self._entities, user_id, lambda: {
+        self._snapshot("entities", self._entities, user_id,
+                       lambda b: {k: (i, n) for k, i, n in json.loads(b)})
+        value = self._incremental(self._entities, user_id, lambda: {
             k: (i, n) for k, i, n in self._q(ENTITY_STATS, (user_id,))}, delta)
+        self._keep("entities", self._entities, user_id, lambda v: json.dumps(
+            [[k, i, n] for k, (i, n) in v.items()]).encode(), self.scope_size(user_id))
+        return value
 
     def speakers(self, user_id: str) -> list[str]:
         """Distinct speaker names in a user's active memories."""
@@ -179,6 +198,10 @@ class ScopeCacheMixin:
             return old + [r[0] for r in self._q(SPEAKERS.format("+") + " AND rowid > ?",
                                                 (user_id, mark)) if r[0] not in seen]
 
-        return self._incremental(self._speakers, user_id,
-                                 lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))],
-                                 delta)
+        self._snapshot("speakers", self._speakers, user_id, lambda b: list(json.loads(b)))
+        value = self._incremental(
+            self._speakers, user_id,
+            lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))], delta)
+        self._keep("speakers", self._speakers, user_id, lambda v: json.dumps(v).encode(),
+                   self.scope_size(user_id))
+        return value

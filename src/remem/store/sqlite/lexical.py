@@ -1,5 +1,5 @@
 """The SQLite store's lexical search: a BM25 index per user held in memory
-(:class:`.lexicon.LexicalIndex`), built from the stored text and keys on the first
+(:class:`..lexicon.LexCache`), built from the stored text and keys on the first
 search and kept current like the other per-user caches.
 
 Adds since the cached snapshot are appended (rows above its rowid mark, read in the same
@@ -7,51 +7,32 @@ transaction as the scope version by ``caches._incremental``, so writes from othe
 processes are never missed or counted twice). After a write that changed or removed memories, the cache compares the
 user's active rows with what it indexed: rows gone leave, rows whose ``updated_at``
 moved are indexed again, rows back (restored) are added; the index is rebuilt only when
-more than a third of it is dead. Nothing lexical is stored on disk."""
+more than a third of it is dead.
+
+No cold start: the index of a large scope is saved in the file (``caches._keep``); a
+fresh process loads it (postings stay in the loaded arrays until a query touches a term)
+and brings it up to date through the same incremental path, so the first search of a
+100k-memory user does not tokenise 100k memories."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
-
-from .lexicon import LexicalIndex
 from ...types import Scope
+from ..lexicon import LexCache
 from ..protocol import QueryTerms
 from ..sql import UNRANKED_SQL
-from .caches import Columns, scope_mask
 
 _ROWS = ("SELECT rowid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE {}user_id=? AND status='active' AND type NOT IN " + UNRANKED_SQL + "{}")
-
-
-@dataclass
-class _LexCache:
-    index: LexicalIndex = field(default_factory=LexicalIndex)
-    # per position: memory id, rowid, agent, session, updated_at when indexed
-    rows: Columns = field(default_factory=lambda: Columns({
-        "id": object, "rowid": np.int64, "agent": object, "session": object,
-        "updated": np.float64}))
-
-    def add(self, rows: list[Any]) -> None:
-        if not rows:
-            return
-        self.index.add([(r[4], r[5] or "") for r in rows])
-        self.rows.extend({"rowid": [r[0] for r in rows], "id": [r[1] for r in rows],
-                          "agent": [r[2] for r in rows], "session": [r[3] for r in rows],
-                          "updated": [r[6] for r in rows]})
-
-    def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
-        rows = self.rows
-        return scope_mask(scope, lambda: rows["agent"], lambda: rows["session"], rows["id"],
-                          allowed)
 
 
 class LexicalMixin:
     _lock: Any
     _q: Any
     _incremental: Any
+    _snapshot: Any
+    _keep: Any
     _lexicons: dict[str, Any]
     _used: Any
 
@@ -65,48 +46,41 @@ class LexicalMixin:
         with self._lock:
             cache = self._lexicon(scope.user_id)
             self._used(scope.user_id, cache.rows.n)
-            hits = cache.index.search(terms.terms, limit, keys_weight=keys_weight,
-                                      mask=cache.mask(scope, allowed))
-            ids = cache.rows["id"]
-            return [(ids[i], s) for i, s in hits]
+            return cache.search(scope, terms.terms, limit, allowed, keys_weight)
 
     def doc_freqs(self, scope: Scope, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """(memories in the user's lexical index, in how many of them each term occurs)."""
         with self._lock:
-            index = self._lexicon(scope.user_id).index
-            return index.live_docs, {t: index.doc_freq(t) for t in terms}
+            return self._lexicon(scope.user_id).doc_freqs(terms)
 
-    def _lexicon(self, user_id: str) -> _LexCache:
+    def _lexicon(self, user_id: str) -> LexCache:
         """The user's index, brought up to date from the rows added since (also after
         changes, see ``_reconcile``)."""
-        def since(cache: _LexCache, mark: int) -> _LexCache:
+        def since(cache: LexCache, mark: int) -> LexCache:
             cache.add(self._q(_ROWS.format("+", " AND rowid > ? ORDER BY rowid"),
                               (user_id, mark)))
             return cache
 
-        def full() -> _LexCache:
-            cache = _LexCache()
+        def full() -> LexCache:
+            cache = LexCache()
             cache.add(self._q(_ROWS.format("", " ORDER BY rowid"), (user_id,)))
             return cache
 
-        def changed(cache: _LexCache, mark: int) -> _LexCache | None:
+        def changed(cache: LexCache, mark: int) -> LexCache | None:
             return None if self._reconcile(cache, user_id, mark) is None else since(cache, mark)
 
-        return self._incremental(self._lexicons, user_id, full, since, changed)
+        self._snapshot("lexicon", self._lexicons, user_id, LexCache.from_bytes)
+        cache: LexCache = self._incremental(self._lexicons, user_id, full, since, changed)
+        self._keep("lexicon", self._lexicons, user_id, LexCache.to_bytes, cache.rows.n)
+        return cache
 
-    def _reconcile(self, cache: _LexCache, user_id: str, mark: int) -> _LexCache | None:
+    def _reconcile(self, cache: LexCache, user_id: str, mark: int) -> LexCache | None:
         """Apply changes and removals up to rowid ``mark``; ``None``: rebuild instead."""
         current = {r[0]: r[1] for r in self._q(
             "SELECT rowid, updated_at FROM memories WHERE user_id=? AND status='active' "
             f"AND type NOT IN {UNRANKED_SQL} AND rowid <= ?", (user_id, mark))}
-        live = np.flatnonzero(cache.index.live)
-        rowids, updated = cache.rows["rowid"][live].tolist(), cache.rows["updated"][live]
-        gone = [int(p) for p, rid, at in zip(live, rowids, updated.tolist())
-                if current.get(rid) != at]
-        cache.index.remove(gone)
-        kept = set(rowids).difference(cache.rows["rowid"][gone].tolist())
-        back = [rid for rid in current if rid not in kept]
-        if cache.index.dead * 3 > len(cache.index):
+        back = cache.reconcile(current)
+        if back is None:
             return None
         for i in range(0, len(back), 500):
             chunk = back[i:i + 500]

@@ -188,7 +188,7 @@ def _m4_vectors(db: sqlite3.Connection) -> None:
     instead of 768 as float16): memory rows shrink and pack denser, and loading a scope's
     vectors reads only vector pages. Existing vectors are converted in place."""
     from ..records import decode_vector
-    from .vectors import encode_int8
+    from ..dense import encode_int8
 
     db.create_function("remem_int8", 1,
                        lambda b: encode_int8(decode_vector(b)) if b is not None else None,
@@ -261,12 +261,33 @@ def _m5_no_fts(db: sqlite3.Connection) -> None:
     _drop_columns(db, "memories", ["scope_key", "content_hash", "embedding"])
 
 
+def _m6_snapshots(db: sqlite3.Connection) -> None:
+    """Saved search indexes (``lexical``): a user's BM25 index as of a scope version, so
+    a fresh process starts from it instead of tokenising every memory again. Derived
+    data: dropping the table loses nothing but time."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS search_snapshots (
+            user_id    TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            mutations  INTEGER NOT NULL,
+            max_rowid  INTEGER NOT NULL,
+            data       BLOB NOT NULL,
+            PRIMARY KEY (user_id, kind)
+        );
+        """,
+    )
+
+
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
 # change when a constant elsewhere does; today it equals sql.UNRANKED_SQL)
 UNINDEXED_TYPES = "('summary', 'profile')"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
-                                                           _m3_lifecycle, _m4_vectors, _m5_no_fts]
+                                                           _m3_lifecycle, _m4_vectors, _m5_no_fts,
+                                                           _m6_snapshots]
 
 
 def migrate(db: sqlite3.Connection) -> int:

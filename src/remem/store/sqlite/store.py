@@ -18,7 +18,8 @@ from . import schema as _sqlite_schema
 from .caches import ScopeCacheMixin
 from .lexical import LexicalMixin
 from .transfer import TransferMixin
-from .vectors import VectorMixin, decode_int8, encode_int8
+from ..dense import decode_int8, encode_int8
+from .vectors import VectorMixin
 
 DIALECT = Dialect("sqlite", json=json.dumps, unjson=json.loads)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, embed_model) VALUES "
@@ -54,6 +55,8 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
         # user -> (mutation count, parsed records): adds do not change existing records
         self._records: dict[str, tuple[int, dict[str, MemoryRecord]]] = {}
         self._lexicons: dict[str, Any] = {}  # user -> in-memory BM25 index (see lexical.py)
+        self._saved: dict[tuple[str, str], int] = {}  # (kind, user) -> saved at size (caches.py)
+        self._busy_ms = int(busy_timeout * 1000)
         if isinstance(cache_memories, bool) or not isinstance(cache_memories, int) \
                 or cache_memories < 0:
             raise InvalidInput("cache_memories must be a non-negative int")
@@ -133,6 +136,20 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
                 f"SELECT memory_rowid, data FROM vectors WHERE memory_rowid IN "
                 f"({','.join('?' * len(part))})", part))
         return out
+
+    def delete_scope(self, scope: Any) -> int:
+        n = super().delete_scope(scope)
+        if scope.agent_id is None and scope.session_id is None:  # the saved index goes too
+            self._write(lambda db: db.execute("DELETE FROM search_snapshots WHERE user_id=?",
+                                              (scope.user_id,)))
+            for key in [k for k in self._saved if k[1] == scope.user_id]:
+                del self._saved[key]
+        return n
+
+    @contextmanager
+    def pinned(self, user_id: str) -> Iterator[None]:
+        """Nothing to pin: this store's version checks are local reads of its file."""
+        yield
 
     # -- reads ----------------------------------------------------------------------
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from ..records import (EPISODE_FIELDS, HISTORY_FIELDS, MEMORY_COLS, encode_vector,
                        episode_export, history_export, memory_export, row_to_memory)
-from .vectors import decode_int8
+from ..dense import decode_int8
 
 
 class TransferMixin:

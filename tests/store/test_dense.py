@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from remem.store.sqlite import dense as _dense
-from remem.store.sqlite.dense import SignCodes, top_k
+from remem.store import dense as _dense
+from remem.store.dense import SignCodes, top_k
 
 
 def unit_rows(n: int, dim: int = 64, seed: int = 0, topics: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from remem._text import stem as _stem, tokens
 from remem.search.terms import query_terms
-from remem.store.sqlite.lexicon import LexicalIndex
+from remem.store.lexicon import LexicalIndex
 
 
 def test_tokenizer_folds_case_diacritics_and_stems() -> None:
@@ -77,7 +77,7 @@ def test_any_text_indexes_and_searches(texts: list[str], query: str) -> None:
 
 def test_int8_vectors_decode_the_same_one_by_one_and_in_bulk() -> None:
     from remem.errors import StoreError
-    from remem.store.sqlite.vectors import decode_int8, decode_int8_rows, encode_int8
+    from remem.store.dense import decode_int8, decode_int8_rows, encode_int8
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((7, 384)).astype(np.float32)

@@ -10,17 +10,25 @@ lists, not a scan of the scope. Statistics (N, document frequencies, average len
 the scope's own: another tenant's memories never shape a score.
 
 Documents are only appended; removing one clears its ``live`` flag, and the statistics
-count live documents only. The owner rebuilds when too many are dead."""
+count live documents only. The owner rebuilds when too many are dead.
+
+:class:`LexCache` is one user's index with what each position holds (memory id, row id,
+agent, session, ``updated_at`` when indexed), shared by both stores: each loads rows
+from its database and keeps the cache current by its user's scope version."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from array import array
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..._text import stem, tokens
+from .._text import stem, tokens
+from ..types import Scope
+from .columns import Columns, scope_mask
 
 K1, B = 1.2, 0.75
 _CHUNK = 2048  # documents counted per numpy pass
@@ -43,6 +51,34 @@ class _Postings:
         self.keys_tf = array("f")
 
 
+class _Saved:
+    """A term's postings as loaded from a snapshot: read-only numpy slices (copied into
+    a :class:`_Postings` only when documents are added to the term)."""
+    __slots__ = ("docs", "text_tf", "keys_tf")
+
+    def __init__(self, docs: np.ndarray, text_tf: np.ndarray, keys_tf: np.ndarray) -> None:
+        self.docs, self.text_tf, self.keys_tf = docs, text_tf, keys_tf
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # plain .npy members: no pickle
+    return buf.getvalue()
+
+
+def _small(counts: np.ndarray) -> np.ndarray:
+    """Term counts as float16 when that holds them exactly (whole numbers to 2048)."""
+    return counts.astype(np.float16) if not len(counts) or counts.max() <= 2048 else counts
+
+
+def _strings(values: Sequence[Any]) -> np.ndarray:
+    return np.frombuffer(json.dumps(list(values)).encode(), dtype=np.uint8)
+
+
+def _unstrings(data: np.ndarray) -> list[Any]:
+    return list(json.loads(data.tobytes().decode()))
+
+
 class LexicalIndex:
     """BM25 over documents with two fields (text, keys), appended in order.
 
@@ -51,7 +87,8 @@ class LexicalIndex:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}  # stemmed term -> term number
         self._words: dict[str, int] = {}  # folded word -> term number (stemming cache)
-        self._postings: list[_Postings] = []
+        self._postings: list[_Postings | None] = []  # None: still in ``_saved``
+        self._saved: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._length = array("f")  # tokens in text + keys
         self.live = np.zeros(0, dtype=bool)
         self._n_live = 0
@@ -145,7 +182,7 @@ class LexicalIndex:
         term, docs_at = pairs // n, (pairs % n + start).astype(np.int32)
         bounds = np.flatnonzero(np.diff(term)) + 1
         for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [len(term)]))):
-            p = self._postings[int(term[lo])]
+            p = self._writable(int(term[lo]))
             p.docs.frombytes(docs_at[lo:hi].tobytes())
             p.text_tf.frombytes(text_tf[lo:hi].tobytes())
             p.keys_tf.frombytes(keys_tf[lo:hi].tobytes())
@@ -158,9 +195,62 @@ class LexicalIndex:
                 self._n_live -= 1
                 self._live_tokens -= self._length[i]
 
-    def _get(self, term: str) -> _Postings | None:
+    def _saved_postings(self, tid: int) -> _Saved:
+        assert self._saved is not None
+        offsets, docs, text_tf, keys_tf = self._saved
+        a, b = int(offsets[tid]), int(offsets[tid + 1])
+        return _Saved(docs[a:b], text_tf[a:b].astype(np.float32),
+                      keys_tf[a:b].astype(np.float32))
+
+    def _writable(self, tid: int) -> _Postings:
+        p = self._postings[tid]
+        if p is None:  # loaded from a snapshot: copy out before appending
+            saved, p = self._saved_postings(tid), _Postings()
+            p.docs.frombytes(saved.docs.tobytes())
+            p.text_tf.frombytes(saved.text_tf.tobytes())
+            p.keys_tf.frombytes(saved.keys_tf.tobytes())
+            self._postings[tid] = p
+        return p
+
+    def _get(self, term: str) -> _Postings | _Saved | None:
         tid = self._ids.get(term)
-        return None if tid is None else self._postings[tid]
+        if tid is None:
+            return None
+        p = self._postings[tid]
+        return self._saved_postings(tid) if p is None else p
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as plain arrays (see ``from_arrays``)."""
+        terms = [""] * len(self._postings)
+        for t, i in self._ids.items():
+            terms[i] = t
+        parts = [self._get(t) for t in terms]
+        sizes = np.array([len(p.docs) for p in parts if p is not None], dtype=np.int64)
+        cat = (lambda name, dt: np.concatenate(  # noqa: E731
+            [np.frombuffer(getattr(p, name), dtype=dt) for p in parts if p is not None])
+            if parts else np.zeros(0, dt))
+        return {"terms": np.frombuffer("\n".join(terms).encode(), dtype=np.uint8),
+                "offsets": np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                "docs": cat("docs", np.int32), "text_tf": _small(cat("text_tf", np.float32)),
+                "keys_tf": _small(cat("keys_tf", np.float32)),
+                "length": np.frombuffer(self._length, dtype=np.float32).copy(),
+                "live": self.live.copy(),
+                "stats": np.array([self._n_live, self._live_tokens], dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, a: Any) -> "LexicalIndex":
+        """An index from ``to_arrays``: term postings stay in the loaded arrays until a
+        search or an add touches them, so loading costs little more than reading."""
+        index = cls()
+        text = a["terms"].tobytes().decode()
+        terms = text.split("\n") if len(a["offsets"]) > 1 else []
+        index._ids = dict(zip(terms, range(len(terms))))
+        index._postings = [None] * len(terms)
+        index._saved = (a["offsets"], a["docs"], a["text_tf"], a["keys_tf"])
+        index._length.frombytes(a["length"].astype(np.float32).tobytes())
+        index.live = a["live"].astype(bool)
+        index._n_live, index._live_tokens = int(a["stats"][0]), float(a["stats"][1])
+        return index
 
     def doc_freq(self, term: str) -> int:
         p = self._get(term)
@@ -204,3 +294,78 @@ class LexicalIndex:
             hits = hits[np.argpartition(-scores[hits], limit - 1)[:limit]]
         hits = hits[np.argsort(-scores[hits], kind="stable")]
         return [(int(i), float(scores[i])) for i in hits]
+
+
+class LexCache:
+    """A user's :class:`LexicalIndex` and, per position, the memory id, row id, agent,
+    session and ``updated_at`` it was indexed with. Rows are given as (rowid, id, agent,
+    session, text, keys, updated_at)."""
+
+    def __init__(self) -> None:
+        self.index = LexicalIndex()
+        self.rows = Columns({"id": object, "rowid": np.int64, "agent": object,
+                             "session": object, "updated": np.float64})
+        self.mark = 0  # highest row id added (a store may keep its own mark instead)
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self.index.add([(r[4], r[5] or "") for r in rows])
+        self.rows.extend({"rowid": [r[0] for r in rows], "id": [r[1] for r in rows],
+                          "agent": [r[2] for r in rows], "session": [r[3] for r in rows],
+                          "updated": [r[6] for r in rows]})
+        self.mark = max(self.mark, max(int(r[0]) for r in rows))
+
+    def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
+        rows = self.rows
+        return scope_mask(scope, lambda: rows["agent"], lambda: rows["session"], rows["id"],
+                          allowed)
+
+    def search(self, scope: Scope, terms: Sequence[str], limit: int,
+               allowed: set[str] | None, keys_weight: float) -> list[tuple[str, float]]:
+        hits = self.index.search(terms, limit, keys_weight=keys_weight,
+                                 mask=self.mask(scope, allowed))
+        ids = self.rows["id"]
+        return [(ids[i], s) for i, s in hits]
+
+    def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        index = self.index
+        return index.live_docs, {t: index.doc_freq(t) for t in terms}
+
+    def to_bytes(self) -> bytes:
+        """The cache as one blob (``np.savez`` of plain arrays: no pickle)."""
+        r = self.rows
+        return _pack({**self.index.to_arrays(), "row_ids": _strings(r["id"].tolist()),
+                      "row_agents": _strings(r["agent"].tolist()),
+                      "row_sessions": _strings(r["session"].tolist()),
+                      "rowid": r["rowid"], "updated": r["updated"],
+                      "mark": np.array([self.mark], dtype=np.int64)})
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "LexCache":
+        a = np.load(io.BytesIO(blob), allow_pickle=False)
+        cache = cls()
+        cache.index = LexicalIndex.from_arrays(a)
+        ids = _unstrings(a["row_ids"])
+        if ids:
+            cache.rows.extend({"id": ids, "agent": _unstrings(a["row_agents"]),
+                               "session": _unstrings(a["row_sessions"]),
+                               "rowid": a["rowid"], "updated": a["updated"]})
+        cache.mark = int(a["mark"][0])
+        if len(ids) != len(cache.index):
+            raise ValueError("snapshot rows and index disagree")
+        return cache
+
+    def reconcile(self, current: dict[int, float]) -> list[int] | None:
+        """Bring the index in line with ``current`` (row id -> ``updated_at`` of the user's
+        active ranked rows up to some mark): rows gone or changed leave; returns the row
+        ids to (re-)add, or ``None`` when so much is dead that a rebuild is cheaper."""
+        live = np.flatnonzero(self.index.live)
+        rowids, updated = self.rows["rowid"][live].tolist(), self.rows["updated"][live]
+        gone = [int(p) for p, rid, at in zip(live, rowids, updated.tolist())
+                if current.get(rid) != at]
+        self.index.remove(gone)
+        kept = set(rowids).difference(self.rows["rowid"][gone].tolist())
+        if self.index.dead * 3 > len(self.index):
+            return None
+        return [rid for rid in current if rid not in kept]
