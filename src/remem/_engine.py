@@ -38,4 +38,6 @@ class Engine:
             raise EmbedderError(
                 f"embedder {self.embedder.name} returned shape {vecs.shape}, "
                 f"expected ({len(texts)}, {self.embedder.dim})")
+        if not np.isfinite(vecs).all():
+            raise EmbedderError(f"embedder {self.embedder.name} returned NaN or infinite values")
         return vecs

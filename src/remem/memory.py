@@ -4,7 +4,6 @@ except the documented defaults (SQLite file store, packaged ONNX embedder)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ from ._ids import new_id
 from .ingest.normalise import check_id, check_text, normalise_messages, parse_time
 from .embed.base import Embedder
 from .errors import InvalidInput, NotFound, RememError
+from .limits import check_metadata
 from .config import ExtractConfig, MaintainConfig, SearchConfig
 from .maintain import SUMMARY_TYPES
 from .search import pipeline
@@ -52,23 +52,6 @@ def _scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
         check_id(agent_id, "agent_id", required=False),
         check_id(session_id, "session_id", required=False),
     )
-
-
-def _check_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("metadata contains text that is not valid Unicode (lone surrogate)") from None
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
-    if len(text) > 64_000:
-        raise InvalidInput("metadata is larger than 64 KB")
-    return json.loads(text)
 
 
 class Memory:
@@ -213,7 +196,7 @@ class Memory:
         and ``timestamp``. One transaction: all of it is stored or none.
         """
         scope = _scope(user_id, agent_id, session_id)
-        meta = _check_metadata(metadata)
+        meta = check_metadata(metadata)
         now = time.time()
         default_time = parse_time(timestamp)
         turns = normalise_messages(messages, default_time if default_time is not None else now)

@@ -17,6 +17,7 @@ import numpy as np
 from ._engine import Engine
 from .errors import ImportFormatError, InvalidInput
 from .ingest.normalise import check_id
+from .limits import MAX_JSON_DEPTH, check_dates, check_epoch, check_metadata, json_depth
 from .types import ROLES
 
 FORMAT = "remem-export"
@@ -43,6 +44,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
 OPTIONAL: dict[str, dict[str, Any]] = {"memory": {"superseded_by": None},
                                        "history": {"detail": {}}}
 SCHEMAS["memory"]["superseded_by"] = _OPT_STR
+# the fields that are times (epoch seconds a date can be made of)
+_TIMES = {"timestamp", "created_at", "updated_at", "event_time", "valid_from", "valid_to",
+          "last_access", "at"}
 
 
 def _check(value: Any, kind: str) -> bool:
@@ -93,6 +97,11 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ImportFormatError(f"not valid JSON ({exc.msg})", line=n) from None
+        except RecursionError:
+            raise ImportFormatError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                                    line=n) from None
+        if json_depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise ImportFormatError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", line=n)
         if not isinstance(obj, dict):
             raise ImportFormatError("expected a JSON object", line=n)
         kind = obj.get("kind")
@@ -121,6 +130,13 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
                 raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
             if kind != "history" and not obj.get("content", obj.get("text", "")).strip():
                 raise InvalidInput("text must not be empty")
+            for key, typ in schema.items():  # the limits every door checks
+                if key in _TIMES:
+                    check_epoch(obj[key], f"{kind} field {key!r}", optional=typ == _OPT_NUM)
+            check_metadata(obj["detail" if kind == "history" else "metadata"],
+                           f"{kind} field {'detail' if kind == 'history' else 'metadata'!r}")
+            if kind == "memory":
+                check_dates(obj["dates"], "memory field 'dates'")
         except InvalidInput as exc:
             raise ImportFormatError(str(exc), line=n) from None
         if not _encodable(obj):
@@ -132,10 +148,30 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
                 raise ImportFormatError("memory field 'embedding' is not base64", line=n) from None
             if not raw or len(raw) % 2:
                 raise ImportFormatError("memory field 'embedding' is not a float16 vector", line=n)
+            if not np.isfinite(np.frombuffer(raw, dtype=np.float16)).all():
+                raise ImportFormatError("memory field 'embedding' holds NaN or infinite values",
+                                        line=n)
         records.append({k: obj[k] for k in ("kind", *schema)})
     if records and not seen_header:
         raise ImportFormatError(f"missing header line (kind: header, format: {FORMAT})", line=1)
     return records
+
+
+def _check_successors(engine: Engine, records: list[dict[str, Any]]) -> None:
+    """A memory's ``superseded_by`` must name a memory of the same user (in the file or
+    already stored): a reference outside the user's scope is refused."""
+    users = {r["id"]: r["user_id"] for r in records if r["kind"] == "memory"}
+    for n, r in enumerate((r for r in records if r["kind"] == "memory"), start=1):
+        ref = r["superseded_by"]
+        if ref is None:
+            continue
+        owner = users.get(ref)
+        if owner is None:
+            stored = engine.store.get(ref)
+            owner = stored.scope.user_id if stored is not None else r["user_id"]
+        if owner != r["user_id"]:
+            raise InvalidInput(f"memory {r['id']!r} (memory record {n}) is superseded_by "
+                               f"{ref!r}, which is not a memory of the same user")
 
 
 # -- export / import -------------------------------------------------------------
@@ -195,6 +231,7 @@ def import_(engine: Engine, path: str | os.PathLike[str] | IO[str],
                 records = parse_lines(fh)
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"import file {p} is not UTF-8 text: {exc}") from None
+    _check_successors(engine, records)
     dim_bytes = engine.embedder.dim * 2  # float16
     stale = [r for r in records if r["kind"] == "memory"
              and (r["embed_model"] != engine.embedder.name or not r["embedding"]

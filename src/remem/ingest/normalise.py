@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidInput
+from ..limits import MAX_TIME, MIN_TIME
 from ..types import ROLES, Turn
 
 MAX_CONTENT_CHARS = 100_000
@@ -63,7 +64,7 @@ def parse_time(value: Any, what: str = "timestamp") -> float | None:
         raise InvalidInput(f"{what} must be a datetime, ISO-8601 string or epoch seconds")
     if isinstance(value, (int, float)):
         if (isinstance(value, float) and not math.isfinite(value)) or not (
-                -62_135_596_800 <= value <= 253_402_300_799):
+                MIN_TIME <= value <= MAX_TIME):
             raise InvalidInput(f"{what} is out of range: {value!r}")
         return float(value)
     if isinstance(value, datetime):

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..ingest.normalise import parse_time
 from ..errors import InvalidInput
+from ..limits import MAX_TIME, MIN_TIME
 
-# what the engine can turn back into a date: 0001-01-01 .. 9999-12-31 UTC
-MIN_TIME, MAX_TIME = -62_135_596_800, 253_402_300_799
 
 
 def check_time(value: Any, what: str) -> Any:

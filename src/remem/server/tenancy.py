@@ -123,8 +123,8 @@ def confine_import(principal: Principal, owners: Owners, text: str) -> io.String
     for n, line in enumerate(text.split("\n"), start=1):
         try:
             obj = json.loads(line) if line.strip() else None
-        except (json.JSONDecodeError, ValueError):
-            obj = None
+        except (json.JSONDecodeError, ValueError, RecursionError):
+            obj = None  # the engine reports it with its line number
         if not isinstance(obj, dict) or obj.get("kind") == "header":
             out.append(line)
             continue
@@ -150,6 +150,8 @@ def _check_refs(principal: Principal, owners: Owners, obj: dict[str, Any], line:
         refs.append(("episode", obj.get("id")))
     elif kind == "memory":
         refs.append(("memory", obj.get("id")))
+        if obj.get("superseded_by") is not None:
+            refs.append(("memory", obj.get("superseded_by")))
         eps = obj.get("episode_ids")
         refs.extend(("episode", e) for e in (eps if isinstance(eps, list) else []))
     elif kind == "history":

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..limits import degrade
 from ..types import Episode, HistoryEntry, MemoryRecord, Scope
 
 Codec = Callable[[Any], Any]
@@ -34,15 +35,16 @@ HISTORY_FIELDS = ("memory_id", "user_id", "event", "old_text", "new_text", "at",
 
 
 def row_to_memory(row: Sequence[Any], unjson: Codec) -> MemoryRecord:
-    """A ``MEMORY_COLS`` row as a record."""
-    return MemoryRecord(
+    """A ``MEMORY_COLS`` row as a record (``limits.degrade``: a row that cannot be shown
+    as stored is logged, counted and shown degraded)."""
+    return degrade(MemoryRecord(
         id=row[0], scope=Scope(row[1], row[2] or None, row[3] or None), text=row[4],
         keys=row[5], type=row[6], speaker=row[7], source_ids=tuple(unjson(row[8])),
         episode_ids=tuple(unjson(row[9])), created_at=row[10], updated_at=row[11],
         event_time=row[12], importance=row[13], metadata=unjson(row[14]), status=row[15],
         dates=tuple(tuple(d) for d in unjson(row[16])), entities=tuple(unjson(row[17])),
         valid_from=row[18], valid_to=row[19], superseded_by=row[20], access_count=row[21],
-        last_access=row[22])
+        last_access=row[22]))
 
 
 def memory_values(m: MemoryRecord, json: Codec) -> tuple[Any, ...]:
