@@ -19,7 +19,7 @@ REACH = {"store", "engine", "_memory", "_engine"}
 # the tenant rule: mapping user ids in and out and checking ownership
 RULE = {"inner", "outer", "outer_dict", "owns", "prefix", "check_memory"}
 # helpers from below the seam that hold no data (auth.py shows a DSN without its password)
-HELPERS = {"redact"}
+HELPERS = {"redact", "private_dirs", "private_file"}  # pure helpers, no memories
 
 
 def _modules() -> list[Path]:

@@ -28,6 +28,7 @@ import re
 import secrets
 import sqlite3
 import threading
+from pathlib import Path
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -218,6 +219,11 @@ class SQLiteKeyStore(_SqlKeyStore):
     def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self._lock = threading.Lock()
+        if path != ":memory:":
+            from ..store.sqlite.files import private_dirs, private_file
+
+            private_dirs(Path(path).parent)
+            private_file(Path(path))  # the key hashes live here too: 0600
         try:
             self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
                                        check_same_thread=False)

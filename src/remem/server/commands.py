@@ -132,7 +132,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if not is_dsn(path):
         if args.keys_command != "create" and not Path(path).exists():
             raise InvalidInput(f"no store at {path}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     ks = open_key_store(path)
     try:
         if args.keys_command == "create":

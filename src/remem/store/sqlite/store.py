@@ -16,6 +16,7 @@ from ..records import MEMORY_FIELDS
 from ..sql import Dialect, SQLStore, chunks
 from . import schema as _sqlite_schema
 from .caches import ScopeCacheMixin
+from .files import private_dirs, private_file
 from .lexical import LexicalMixin
 from .transfer import TransferMixin
 from ..dense import decode_int8, encode_int8
@@ -43,9 +44,10 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
             if p.is_dir():
                 raise InvalidInput(f"store path {p} is a directory; give a file path")
             try:
-                p.parent.mkdir(parents=True, exist_ok=True)
+                private_dirs(p.parent)
+                private_file(p)  # 0600; SQLite gives its -wal and -shm the same mode
             except OSError as exc:
-                raise StoreError(f"cannot create directory for store {p}: {exc}") from exc
+                raise StoreError(f"cannot create store {p}: {exc}") from exc
             self.path = str(p)
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}  # user -> vectors (see vectors.py)
