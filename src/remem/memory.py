@@ -291,6 +291,16 @@ class Memory:
         return self.store.delete_scope(_scope(user_id, agent_id, session_id))
 
     # -- reads ----------------------------------------------------------------------
+    def forget_user(self, user_id: str, *, actor: str = "api") -> dict[str, int]:
+        """Erase everything of ``user_id``: memories, vectors, entities, episodes and
+        history, on every scope of the user (unlike ``delete_all``, which keeps the
+        history). Only a tombstone is kept (user id, time, ``actor``, rows per table).
+        Returns the rows erased per table."""
+        user_id = check_id(user_id, "user_id")  # type: ignore[assignment]
+        actor = check_id(actor, "actor")  # type: ignore[assignment]
+        self._flush_access()
+        return self.store.forget_user(user_id, actor=actor)
+
     def _get_record(self, memory_id: Any, user_id: str | None) -> MemoryRecord:
         check_id(memory_id, "memory id")
         rec = self.store.get(memory_id)

@@ -1,4 +1,4 @@
-"""``remem maintain``, ``archive``, ``unarchive`` and ``supersede``: the lifecycle from
+"""``remem maintain``, ``archive``, ``unarchive``, ``supersede`` and ``forget-user``: the lifecycle from
 the command line (all through the public ``Memory`` API)."""
 
 from __future__ import annotations
@@ -50,6 +50,17 @@ def cmd_supersede(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget_user(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise InvalidInput(f"forget-user erases every memory, turn and history entry of "
+                           f"{args.user!r} for good; add --yes to confirm")
+    with open_memory(args) as mem:
+        counts = mem.forget_user(args.user, actor="cli")
+    emit(args, [{"user_id": args.user, **counts}],
+         ["user_id", "memories", "episodes", "history", "entities"])
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     top = {"parents": [common]} if inspect.ismethod(sub.add_parser) else {}
 
@@ -89,3 +100,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     sp.add_argument("--user", "-u", help="fail unless both memories are this user's")
     sp.add_argument("--at", help="when the change happened (default: the new memory's time)")
     sp.set_defaults(func=cmd_supersede)
+
+    sp = sub.add_parser(
+        "forget-user", help="erase everything of a user (memories, turns, history), for good",
+        description="Erasure (right to be forgotten): every memory, vector, entity, turn and "
+                    "history entry of the user goes, on every scope; only a tombstone (user "
+                    "id, time, row counts) is kept. On SQLite the freed pages are zeroed and "
+                    "the WAL is checkpointed, so the text is not left in the files.", **top)
+    sp.add_argument("user", help="the user id")
+    sp.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    sp.set_defaults(func=cmd_forget_user)

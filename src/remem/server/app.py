@@ -148,6 +148,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
         return checked
 
     routes.register(app, settings, tenant)
+    routes.register_erasure(app, principal, view)  # DELETE /v1/users/{id}: tenant or admin
     # POST /v1/maintain, GET /v1/maintain/status: tenant keys, admin keys or --no-auth
     upkeep_routes(app, upkeep, principal, view, routes.ERRORS)
     proxy.register(app, settings, tenant)  # POST /v1/chat/completions (--upstream)

@@ -191,8 +191,8 @@ class ForgetIn(_Strict):
 
 class MaintainRequest(_Strict):
     user_id: UserId | None = Field(
-        None, description="the user to maintain; required with a tenant key (an admin key "
-                          "or --no-auth may omit it: every user)")
+        None, description="the user to maintain; required with a tenant key (--no-auth "
+                          "may omit it: every user; admin keys may not maintain)")
     dedupe: bool = True
     summaries: bool = True
     profiles: bool = True
@@ -328,3 +328,13 @@ class EntityMemories(BaseModel):
     memories: list[MemoryOut]
     total: int
     related: list[EntityOut]
+
+
+class Forgotten(BaseModel):
+    """What ``forget_user`` erased: rows per table (a tombstone keeps these counts)."""
+
+    user_id: str
+    memories: int
+    episodes: int
+    history: int
+    entities: int

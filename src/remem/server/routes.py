@@ -13,7 +13,9 @@ from ..errors import InvalidInput
 from . import models as M
 from .models import check_time
 from .settings import Settings
-from .tenancy import TenantMemory
+from .auth import check_tenant
+from .errors import forbidden
+from .tenancy import Principal, TenantMemory
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": M.Error} for s in (401, 403, 404, 413, 422, 503)}
@@ -126,6 +128,27 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"import body is not UTF-8 text: {exc}") from None
         return await run_in_threadpool(t.import_, text)
+
+
+def register_erasure(app: FastAPI, principal: Callable[..., Principal],
+                     view: Callable[[Principal], TenantMemory]) -> None:
+    """``DELETE /v1/users/{user_id}``: erase a user (``Memory.forget_user``). A tenant key
+    erases its own users; an admin key names the tenant (``?tenant=``): honouring an
+    erasure request reads nothing, so it stays within a key admin's reach."""
+
+    @app.delete("/v1/users/{user_id}", response_model=M.Forgotten, tags=["memories"],
+                responses=ERRORS,
+                summary="erase everything of a user: memories, turns, history "
+                        "(Memory.forget_user)")
+    def forget_user(user_id: M.UserId, tenant: str | None = None,
+                    p: Principal = Depends(principal)) -> dict[str, Any]:
+        if p.admin:
+            if tenant is None:
+                raise InvalidInput("an admin key must name the user's tenant (?tenant=)")
+            p = Principal(check_tenant(tenant), p.key_id)
+        elif tenant is not None and tenant != p.tenant:
+            raise forbidden("a tenant key erases only its own users")
+        return {"user_id": user_id, **view(p).forget_user(user_id)}
 
 
 def _lifecycle_routes(app: FastAPI, who: Any) -> None:

@@ -231,6 +231,12 @@ class TenantMemory:
     def delete_all(self, *, user_id: str, **kw: Any) -> int:
         return self._memory.delete_all(user_id=self._in(user_id), **kw)
 
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Erase one user of the caller's tenant (``Memory.forget_user``); the tombstone
+        names the key that asked."""
+        return self._memory.forget_user(self._in(user_id),
+                                        actor=f"key:{self.principal.key_id or 'server'}")
+
     def get(self, memory_id: str, *, user_id: str | None = None) -> "MemoryItem":
         return self._out(self._memory.get(memory_id, user_id=self._owner(memory_id, user_id)))
 

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fastapi import Depends, FastAPI
 
-from ..errors import InvalidInput
 from ..config import ForgetPolicy, MaintainConfig
 from . import models as M
 from .errors import forbidden
@@ -145,11 +144,10 @@ def register(app: FastAPI, upkeep: Upkeep, principal: Callable[..., Principal],
               summary="merge near-duplicates, refresh summaries and profiles, optionally "
                       "forget (Memory.maintain)", responses=errors)
     def maintain(body: M.MaintainRequest, p: Principal = who) -> dict[str, Any]:
-        if p.admin:  # every user, through the server's own view
-            if body.user_id is not None:
-                raise InvalidInput("an admin key maintains every user: omit user_id "
-                                   "(use a tenant key for one user)")
-            return upkeep.run(upkeep.server, None, _config(body)).to_dict()
+        if p.admin:  # least privilege: a key admin manages keys, it does not change memories
+            raise forbidden("admin keys manage keys only; maintain one user with its "
+                            "tenant's key, or every user with `remem maintain` on the host "
+                            "or `remem serve --maintain-every`")
         # a tenant key: one of its users, never all users; --no-auth: one user or all
         return upkeep.run(tenant(p), body.user_id, _config(body)).to_dict()
 

@@ -76,6 +76,12 @@ class RecordStore(Protocol):
         entities no remaining memory mentions. Returns the memories deleted."""
         ...
 
+    def forget_user(self, user_id: str, *, actor: str = "api") -> dict[str, int]:
+        """Erase every row of the user (memories, vectors, entity links, episodes,
+        history, entities), leaving only a tombstone (who, when, by whom, how many rows),
+        and leave no copy in the store's files. Returns rows erased per table."""
+        ...
+
     def history(self, memory_id: str) -> list[HistoryEntry]: ...
 
     def episode_context(self, episode_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -390,6 +390,37 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
 
         return self._write(run)
 
+    def forget_user(self, user_id: str, *, actor: str = "api") -> dict[str, int]:
+        """Erase every row of one user (memories with their vectors and entity links,
+        episodes, history, entities) in one transaction and record a tombstone (who,
+        when, by whom, how many rows). Returns the counts. The backend then makes the
+        bytes go (``_scrub``)."""
+
+        def run(db: Any) -> dict[str, int]:
+            counts = {}
+            for table in ("memories", "episodes", "history", "entities"):
+                counts[table] = self._x(db, f"DELETE FROM {table} WHERE user_id=?",
+                                        (user_id,)).rowcount
+            self._x(db, "INSERT INTO erasures(user_id, at, actor, counts) VALUES (?,?,?,?)",
+                    (user_id, time.time(), actor, self.dialect.json(counts)))
+            self._bump(db, [user_id], mutation=True)
+            return counts
+
+        counts = self._forgetting(user_id, lambda: self._write(run))
+        return counts
+
+    def _forgetting(self, user_id: str, erase: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """Run ``erase()`` so that no copy of the erased rows is left behind (caches,
+        free pages, the write-ahead log): the backend's part of ``forget_user``."""
+        return erase()
+
+    def erasures(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The tombstones ``forget_user`` left (of one user, or all), oldest first."""
+        where, args = ("WHERE user_id=?", (user_id,)) if user_id is not None else ("", ())
+        return [{"user_id": u, "at": at, "actor": a, "counts": self.dialect.unjson(c)}
+                for u, at, a, c in self._q(
+                    f"SELECT user_id, at, actor, counts FROM erasures {where} ORDER BY id", args)]
+
     # -- import -------------------------------------------------------------------------
     def import_records(self, records: Sequence[dict[str, Any]]) -> dict[str, int]:
         """Insert validated export records in one transaction; existing ids are skipped."""

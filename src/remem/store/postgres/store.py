@@ -10,6 +10,7 @@ them, so scores agree across backends and ``remem copy`` is lossless both ways.
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import re
 import threading
@@ -73,6 +74,7 @@ def _metadata_filter(key: str, values: list[Any]) -> tuple[str, list[Any]]:
     return "metadata -> ? = ANY(?::jsonb[])", [key, alts]
 
 
+log = logging.getLogger("remem")
 DIALECT = Dialect(
     "postgres", json=_jsonb, unjson=lambda v: v, same="IS NOT DISTINCT FROM",
     greatest="GREATEST", lock=" FOR UPDATE", binary=' COLLATE "C"', sorted_writes=True,
@@ -156,6 +158,21 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
             except self._pg.Error as exc:
                 raise StoreError(f"store write failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+    def _forgetting(self, user_id: str, erase: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """Erase, drop the user's cached values, then VACUUM the tables the rows were in,
+        so the dead tuples' space is pruned and reused (their bytes may stay in free space
+        of the data files, the WAL archive and backups until those are recycled)."""
+        counts = erase()
+        with self._lock:
+            for cache in self._caches.values():
+                cache.pop(user_id, None)
+        try:
+            with self._pg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute("VACUUM memories, episodes, history, entities, memory_entities")
+        except self._pg.Error as exc:  # erased all the same: the next autovacuum prunes
+            log.warning("forget_user: VACUUM after the erasure failed: %s", exc)
+        return counts
 
     def _cached(self, kind: str, user_id: str, compute: Callable[[Any], Any]) -> Any:
         """``compute(conn)`` for a user, cached until the user's scope version changes."""

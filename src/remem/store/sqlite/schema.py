@@ -281,13 +281,30 @@ def _m6_snapshots(db: sqlite3.Connection) -> None:
     )
 
 
+def _m7_erasures(db: sqlite3.Connection) -> None:
+    """Erasure tombstones: ``forget_user`` keeps who was erased, when, by whom and how
+    many rows went, and nothing else."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS erasures (
+            id       INTEGER PRIMARY KEY,
+            user_id  TEXT NOT NULL,
+            at       REAL NOT NULL,
+            actor    TEXT NOT NULL,
+            counts   TEXT NOT NULL
+        );
+        """,
+    )
+
+
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
 # change when a constant elsewhere does; today it equals sql.UNRANKED_SQL)
 UNINDEXED_TYPES = "('summary', 'profile')"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
                                                            _m3_lifecycle, _m4_vectors, _m5_no_fts,
-                                                           _m6_snapshots]
+                                                           _m6_snapshots, _m7_erasures]
 
 
 def migrate(db: sqlite3.Connection) -> int:

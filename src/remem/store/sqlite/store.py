@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from .transfer import TransferMixin
 from ..dense import decode_int8, encode_int8
 from .vectors import VectorMixin
 
+log = logging.getLogger("remem")
 DIALECT = Dialect("sqlite", json=json.dumps, unjson=json.loads)
 _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, embed_model) VALUES "
            f"({','.join('?' * (len(MEMORY_FIELDS) + 1))}) ON CONFLICT(id) DO NOTHING")
@@ -113,6 +115,30 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"store write failed: {exc}") from exc
                 raise
+
+    def _forgetting(self, user_id: str, erase: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """Erase with ``secure_delete`` on (freed pages are zeroed), drop the user's
+        in-memory indexes, then checkpoint the WAL into the file and truncate it, so no
+        old page holding the user's text stays in either file."""
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete = ON")
+            try:
+                counts = erase()
+            finally:
+                self._db.execute("PRAGMA secure_delete = OFF")
+            for cache in (self._cache, self._lexicons, self._records, self._entities,
+                          self._sizes, self._speakers):
+                cache.pop(user_id, None)
+            self._recent.pop(user_id, None)
+            if self.path != ":memory:":
+                try:
+                    busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                except sqlite3.Error as exc:
+                    raise StoreError(f"erased, but the WAL checkpoint failed: {exc}") from exc
+                if busy:
+                    log.warning("forget_user: another connection is reading %s; the WAL "
+                                "keeps the erased pages until its next checkpoint", self.path)
+        return counts
 
     def _insert_row(self, db: sqlite3.Connection, values: tuple[Any, ...], m: MemoryRecord,
                     vector: Any, embed_model: str | None) -> int | None:
