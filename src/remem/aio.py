@@ -104,6 +104,9 @@ class AsyncMemory:
         return await self._call(self.memory.delete_all, user_id=user_id, agent_id=agent_id,
                                 session_id=session_id)
 
+    async def forget_user(self, user_id: str, *, actor: str = "api") -> dict[str, int]:
+        return await self._call(self.memory.forget_user, user_id, actor=actor)
+
     async def history(self, memory_id: str, *,
                       user_id: str | None = None) -> list[HistoryEntry]:
         return await self._call(self.memory.history, memory_id, user_id=user_id)

@@ -144,6 +144,10 @@ class _Base:
         return _Call("DELETE", "/v1/memories", lambda r: int(r.json()["deleted"]),
                      params=_params(user_id=user_id, agent_id=agent_id, session_id=session_id))
 
+    def _forget_user(self, user_id: Any) -> _Call:
+        return _Call("DELETE", f"/v1/users/{_id(user_id)}",
+                     lambda r: {k: int(v) for k, v in r.json().items() if k != "user_id"})
+
     def _history(self, memory_id: str, user_id: Any) -> _Call:
         return _Call("GET", f"/v1/memories/{_id(memory_id)}/history",
                      lambda r: [_history(d) for d in r.json()["history"]],
@@ -268,6 +272,10 @@ class Client(_Base):
                    session_id: str | None = None) -> int:
         return self._run(self._delete_all(user_id, agent_id, session_id))
 
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Erase everything of a user (``DELETE /v1/users/{user_id}``); rows per table."""
+        return self._run(self._forget_user(user_id))
+
     def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
         return self._run(self._history(memory_id, user_id))
 
@@ -382,6 +390,10 @@ class AsyncClient(_Base):
     async def delete_all(self, *, user_id: str, agent_id: str | None = None,
                          session_id: str | None = None) -> int:
         return await self._run(self._delete_all(user_id, agent_id, session_id))
+
+    async def forget_user(self, user_id: str) -> dict[str, int]:
+        """Erase everything of a user (``DELETE /v1/users/{user_id}``); rows per table."""
+        return await self._run(self._forget_user(user_id))
 
     async def history(self, memory_id: str, *,
                       user_id: str | None = None) -> list[HistoryEntry]:

@@ -172,3 +172,16 @@ def test_answer_cites_the_callers_turn_ids(api: Any) -> None:
     api.add(conversation("a"), user_id=user)
     a = api.answer("which rescue dog did Ana adopt?", user_id=user, llm=QuotingLLM())
     assert a.text and a.error is None and a.source_ids and "Pimenta" in a.context
+
+
+def test_forget_user_is_the_same_everywhere(api: Any) -> None:
+    """Issue 15, item 4: the erasure through every kind of object."""
+    user = uid()
+    api.add("my secret is plum", user_id=user)
+    api.add("and kiwi", user_id=user, session_id="s")
+    counts = api.forget_user(user)
+    assert counts["memories"] == 2 and counts["episodes"] == 2
+    assert api.get_all(user_id=user) == [] and api.count(user_id=user) == 0
+    assert api.forget_user(user)["memories"] == 0
+    with pytest.raises(InvalidInput):
+        api.forget_user("")
