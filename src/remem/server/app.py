@@ -23,6 +23,7 @@ from .auth import KeyStore, authenticate, check_tenant, key_store_for
 from .errors import ApiError, error_response, forbidden, install_error_handlers
 from .settings import Settings
 from .tenancy import Principal, TenantMemory
+from .throttle import Throttle
 from .upkeep import Upkeep, register as upkeep_routes, schedule_config
 
 if TYPE_CHECKING:
@@ -134,8 +135,13 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     # reads the header itself, as it does for /mcp
     bearer = HTTPBearer(auto_error=False, description="an API key from `remem keys create`")
 
+    limiter = Throttle("", rate=settings.rate_limit)  # --rate-limit (off at 0)
+
     def principal(request: Request, _: Any = Depends(bearer)) -> Principal:
-        return authenticate(request.headers.get("authorization"), checked)
+        p = authenticate(request.headers.get("authorization"), checked)
+        if not p.admin:
+            limiter.take(p.tenant or "")
+        return p
 
     def tenant(p: Principal = Depends(principal)) -> TenantMemory:
         return view(p)

@@ -111,7 +111,9 @@ def _proxy_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"upstream_url": args.upstream, "upstream_model": args.upstream_model,
             "upstream_key": key, "upstream_timeout": args.upstream_timeout,
             "upstream_retries": args.upstream_retries,
-            "proxy_budget_tokens": args.proxy_budget_tokens}
+            "proxy_budget_tokens": args.proxy_budget_tokens,
+            "proxy_workers": args.proxy_workers, "proxy_concurrency": args.proxy_concurrency,
+            "proxy_rate": args.proxy_rate, "rate_limit": args.rate_limit}
 
 
 def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
@@ -210,6 +212,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     metavar="N", help="retries after connection errors, timeouts, 429, 5xx (default 2)")
     px.add_argument("--proxy-budget-tokens", type=int, default=_DEFAULTS.proxy_budget_tokens,
                     metavar="N", help="memories injected per request, in tokens (default 1000)")
+    px.add_argument("--proxy-workers", type=int, default=_DEFAULTS.proxy_workers, metavar="N",
+                    help="threads for upstream calls, apart from the routes' pool (default 32)")
+    px.add_argument("--proxy-concurrency", type=int, default=_DEFAULTS.proxy_concurrency,
+                    metavar="N", help="proxy calls in flight per tenant; more get 429 (default 8)")
+    px.add_argument("--proxy-rate", type=float, default=_DEFAULTS.proxy_rate, metavar="PER_S",
+                    help="proxy calls per second per tenant, burst twice that; more get 429 "
+                         "(default 10)")
+    sp.add_argument("--rate-limit", type=float, default=_DEFAULTS.rate_limit, metavar="PER_S",
+                    help="requests per second per tenant on every route, burst twice that; "
+                         "more get 429 with Retry-After (default 0: off)")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("keys", help="create, list or revoke API keys of remem serve", **top)

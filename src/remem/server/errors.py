@@ -6,6 +6,7 @@
     UnicodeError (lone surrogate)  422 invalid_input
     NotFound                       404 not_found      (also another tenant's ids)
     body over the cap              413 payload_too_large
+    a tenant over its limits       429 rate_limited   (with Retry-After; throttle.py)
     StoreError / EmbedderError     503 store_unavailable / embedder_unavailable
     chat proxy: upstream failed    502 upstream_error (4xx of the upstream: 400 upstream_rejected)
     other RememError               400 bad_request
@@ -43,9 +44,11 @@ _PATTERN_MESSAGES = {
 class ApiError(Exception):
     """An error response decided by the server layer itself."""
 
-    def __init__(self, status: int, type_: str, message: str) -> None:
+    def __init__(self, status: int, type_: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.type, self.message = status, type_, message
+        self.headers = headers or {}
 
 
 def forbidden(message: str) -> ApiError:
@@ -62,8 +65,8 @@ def error_response(status: int, type_: str, message: str,
 
 def api_error_response(exc: ApiError) -> "JSONResponse":
     """The response for an ``ApiError`` (a 401 names the scheme, as RFC 7235 asks)."""
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.type, exc.message, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    return error_response(exc.status, exc.type, exc.message, {**headers, **exc.headers})
 
 
 def classify(exc: BaseException) -> tuple[int, str]:

@@ -28,14 +28,17 @@ answered in full.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ..ingest.normalise import check_id
 from ..errors import InvalidInput
@@ -43,9 +46,11 @@ from . import models as M
 from .errors import ApiError
 from .settings import Settings
 from .tenancy import TenantMemory
+from .throttle import Throttle
 from .upstream import Upstream, UpstreamError, open_stream
 
 log = logging.getLogger("remem.server.proxy")
+T = TypeVar("T")
 
 MEMORY_HEADER = "Relevant memories about the user:"
 QUERY_CHARS = 4000  # the search query: the first this many characters of the user message
@@ -153,17 +158,30 @@ def as_completion(payload: dict[str, Any], model: str) -> dict[str, Any]:
 
 # -- the route -----------------------------------------------------------------------
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"model": M.Error} for s in (400, 401, 403, 404, 413, 422, 502, 503)}
+    s: {"model": M.Error} for s in (400, 401, 403, 404, 413, 422, 429, 502, 503)}
 
 
 def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemory]) -> None:
-    """Add POST /v1/chat/completions; it answers 404 unless ``settings.upstream_url``."""
+    """Add POST /v1/chat/completions; it answers 404 unless ``settings.upstream_url``.
+
+    The upstream's slow work (the call, a stream's reads) runs on the proxy's own bounded
+    pool (``proxy_workers`` threads), never on the pool the memory routes, MCP and the
+    inspector share; each tenant has at most ``proxy_concurrency`` proxy calls in flight
+    and ``proxy_rate`` per second (429 with Retry-After past either)."""
     upstream = Upstream(settings.upstream_url, settings.upstream_key, settings.upstream_timeout,
                         settings.upstream_retries) if settings.upstream_url else None
+    pool = ThreadPoolExecutor(settings.proxy_workers, thread_name_prefix="remem-upstream") \
+        if upstream is not None else None
+    throttle = Throttle("chat proxy", concurrency=settings.proxy_concurrency,
+                        rate=settings.proxy_rate)
+
+    async def slow(fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     @app.post("/v1/chat/completions", tags=["proxy"], responses=_RESPONSES,
               summary="OpenAI-compatible chat with the user's memories (needs --upstream)")
-    def chat(body: ChatRequest, request: Request, t: TenantMemory = Depends(tenant)) -> Any:
+    async def chat(body: ChatRequest, request: Request,
+                   t: TenantMemory = Depends(tenant)) -> Any:
         if upstream is None:
             raise ApiError(404, "not_found", "the chat proxy is off: start remem serve with "
                            "--upstream URL (an OpenAI-compatible base URL such as "
@@ -183,42 +201,61 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
         query, name = last_user_message(body.messages)
         name = speaker(name, request.headers.get(SPEAKER_HEADER))
 
-        hits = t.search(query[:QUERY_CHARS], user_id=user, limit=SEARCH_LIMIT,
-                        budget_tokens=settings.proxy_budget_tokens)
-        forward = {k: v for k, v in body.model_dump(exclude_unset=True).items()
-                   if k not in _DROPPED}
-        forward["model"] = model
-        forward["messages"] = with_memories(body.messages, hits.context)
-        n = len(hits) if hits.context.strip() else 0
-        if body.stream:
-            return _relay(upstream, forward, body, model, n,
-                          lambda text: _record(t, user, session, query, name, text, model))
+        slot = throttle.slot(t.principal.tenant or "")
+        slot.__enter__()  # 429 here, before any work
         try:
-            payload = upstream.complete(forward)
-        except UpstreamError as exc:
-            raise ApiError(exc.status, exc.type, str(exc)) from None
-        reply = payload["choices"][0]["message"].get("content")
-        recorded = _record(t, user, session, query, name, reply, model)
-        return JSONResponse(as_completion(payload, model), headers={
-            "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
+            hits = await run_in_threadpool(lambda: t.search(
+                query[:QUERY_CHARS], user_id=user, limit=SEARCH_LIMIT,
+                budget_tokens=settings.proxy_budget_tokens))
+            forward = {k: v for k, v in body.model_dump(exclude_unset=True).items()
+                       if k not in _DROPPED}
+            forward["model"] = model
+            forward["messages"] = with_memories(body.messages, hits.context)
+            n = len(hits) if hits.context.strip() else 0
+
+            def record(text: Any) -> bool:
+                return _record(t, user, session, query, name, text, model)
+
+            if body.stream:
+                response = await _relay(upstream, forward, body, model, n, record, slow, slot)
+                slot = None  # released when the stream ends
+                return response
+            try:
+                payload = await slow(upstream.complete, forward)
+            except UpstreamError as exc:
+                raise ApiError(exc.status, exc.type, str(exc)) from None
+            reply = payload["choices"][0]["message"].get("content")
+            recorded = await run_in_threadpool(record, reply)
+            return JSONResponse(as_completion(payload, model), headers={
+                "X-Remem-Memories": str(n), "X-Remem-Recorded": "true" if recorded else "false"})
+        finally:
+            if slot is not None:
+                slot.__exit__(None, None, None)
 
 
-def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest, model: str,
-           n: int, record: Callable[[str], bool]) -> StreamingResponse:
-    """The upstream's events as they come; the exchange recorded once the stream is done."""
+async def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest, model: str,
+                 n: int, record: Callable[[str], bool], slow: Any,
+                 slot: Any) -> StreamingResponse:
+    """The upstream's events as they come (each read on the proxy's pool); the exchange
+    recorded once the stream is done; the tenant's slot released when it ends."""
     forward["stream"] = True
     options = (body.model_extra or {}).get("stream_options")
     if options is not None:
         forward["stream_options"] = options  # e.g. {"include_usage": true}
     try:
-        stream = open_stream(upstream, forward)
+        stream = await slow(open_stream, upstream, forward)
     except UpstreamError as exc:
         raise ApiError(exc.status, exc.type, str(exc)) from None
 
-    def events() -> Any:
-        yield from stream
-        if stream.complete and not record(stream.text):
-            log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+    async def events() -> Any:
+        try:
+            chunks = iter(stream)
+            while (chunk := await slow(next, chunks, None)) is not None:
+                yield chunk
+            if stream.complete and not await run_in_threadpool(record, stream.text):
+                log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+        finally:
+            slot.__exit__(None, None, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={
         "X-Remem-Memories": str(n), "Cache-Control": "no-cache"})

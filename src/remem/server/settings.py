@@ -34,6 +34,10 @@ class Settings:
     upstream_timeout: float = 60.0  # seconds per upstream attempt
     upstream_retries: int = 2  # extra attempts after connection errors, timeouts, 429 and 5xx
     proxy_budget_tokens: int = 1000  # memories injected per request, in tokens
+    proxy_workers: int = 32  # threads for upstream calls (their own pool, not the routes')
+    proxy_concurrency: int = 8  # proxy calls in flight per tenant (429 past it)
+    proxy_rate: float = 10.0  # proxy calls per second per tenant (burst 2x; 429 past it)
+    rate_limit: float = 0.0  # requests per second per tenant on every route (0: off)
     # background maintenance (upkeep.py): every this many seconds after the last run ends
     maintain_every: float | None = None  # None or 0: off
     maintain_forget_days: float | None = None  # forget with this half-life (None: never)
@@ -73,6 +77,16 @@ class Settings:
         r = self.upstream_retries
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 10:
             raise InvalidInput(f"upstream_retries must be an int 0..10, got {r!r}")
+        for name in ("proxy_workers", "proxy_concurrency"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000:
+                raise InvalidInput(f"{name} must be an int 1..10000, got {v!r}")
+        for name in ("proxy_rate", "rate_limit"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or not 0 <= v <= 1e6 or (name == "proxy_rate" and v == 0):
+                raise InvalidInput(f"{name} must be a number of {'0' if name == 'rate_limit' else '(0'}"
+                                   f"..1e6], got {v!r}")
         b = self.proxy_budget_tokens
         if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 1_000_000:
             raise InvalidInput(f"proxy_budget_tokens must be an int 1..1000000, got {b!r}")
