@@ -52,16 +52,17 @@ class Upstream:
             except (http.client.HTTPException, OSError) as exc:  # refused, reset, timeout
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                detail = raw[:300].decode("utf-8", "replace")
                 if status < 300:
                     return _parse(raw)
+                _log_body(status, raw[:300])
                 if status in (401, 403):
                     raise UpstreamError(f"the upstream rejected this server's credentials (HTTP "
                                         f"{status}); check the key in REMEM_UPSTREAM_KEY")
                 if 400 <= status < 500 and status != 429:
-                    raise UpstreamError(f"the upstream rejected the request (HTTP {status}): "
-                                        f"{detail}", 400, "upstream_rejected")
-                last = f"HTTP {status}: {detail}"
+                    raise UpstreamError(f"the upstream rejected the request (HTTP {status}; "
+                                        "its answer is in the server log)", 400,
+                                        "upstream_rejected")
+                last = f"HTTP {status}"
             log.warning("chat proxy: upstream attempt %d failed: %s", attempt + 1, last)
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt)
@@ -82,6 +83,13 @@ class Upstream:
             return resp.status, resp.read()
         finally:
             conn.close()
+
+
+def _log_body(status: int, body: bytes) -> None:
+    """An upstream's error body goes to the server log only: it may name the upstream
+    account (organisation, quota, key prefix), which callers must not see."""
+    log.warning("chat proxy: upstream answered HTTP %d: %s", status,
+                body.decode("utf-8", "replace").replace("\n", " "))
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -201,15 +209,15 @@ def open_stream(up: Upstream, body: Mapping[str, Any]) -> Stream:
         else:
             if resp.status < 300:
                 return Stream(conn, resp)
-            detail = resp.read(300).decode("utf-8", "replace")
+            _log_body(resp.status, resp.read(300))
             conn.close()
             if resp.status in (401, 403):
                 raise UpstreamError(f"the upstream rejected this server's credentials (HTTP "
                                     f"{resp.status}); check the key in REMEM_UPSTREAM_KEY")
             if 400 <= resp.status < 500 and resp.status != 429:
-                raise UpstreamError(f"the upstream rejected the request (HTTP {resp.status}): "
-                                    f"{detail}", 400, "upstream_rejected")
-            last = f"HTTP {resp.status}: {detail}"
+                raise UpstreamError(f"the upstream rejected the request (HTTP {resp.status}; "
+                                    "its answer is in the server log)", 400, "upstream_rejected")
+            last = f"HTTP {resp.status}"
         log.warning("chat proxy: upstream stream attempt %d failed: %s", attempt + 1, last)
         if attempt < up.retries:
             time.sleep(up.backoff * 2**attempt)
