@@ -27,6 +27,8 @@ def test_upstream_error_bodies_stay_in_the_log(tmp_path: Path) -> None:
                 assert "scripted" not in e["message"] and f"HTTP {status}" in e["message"], e
         log = server.stderr()
         assert "scripted" in log and "Traceback" not in log
+        # item 8: each warning is printed once (not again by a root handler)
+        assert log.count("upstream answered HTTP 503") == 1, log
     finally:
         server.stop()
         fake.close()

@@ -90,7 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _log_to_stderr(level: str) -> None:
     """Show the ``remem`` loggers (e.g. each scheduled maintenance report at INFO) at
-    ``--log-level``, next to uvicorn's own lines."""
+    ``--log-level``, next to uvicorn's own lines, once: not again through a handler a
+    library put on the root logger (the MCP SDK adds a Rich one)."""
     import logging
 
     logger = logging.getLogger("remem")
@@ -98,6 +99,7 @@ def _log_to_stderr(level: str) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s:  %(name)s: %(message)s"))
         logger.addHandler(handler)
+    logger.propagate = False
     logger.setLevel(level.upper())
 
 
