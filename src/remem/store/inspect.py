@@ -21,18 +21,21 @@ _ENTITY_COUNTS = ("SELECT e.id, e.name, e.key, count(*) AS n FROM entities e "
 _EPISODE_COLS = "rowid, id, agent_id, session_id, source_id, role, name, content, timestamp"
 
 
-def _prefix_range(prefix: str) -> tuple[str, list[str]]:
-    """SQL on ``user_id`` matching ids that start with ``prefix`` (an index range)."""
+def _prefix_range(prefix: str, binary: str = "") -> tuple[str, list[str]]:
+    """SQL on ``user_id`` matching ids that start with ``prefix``: a range in byte order
+    (``binary``: the dialect's byte-order collation; under a locale collation such as
+    en_US.UTF-8, ``tenant::`` .. ``tenant:;`` is not the range of the prefix)."""
     if not prefix:
         return "1=1", []
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return "user_id >= ? AND user_id < ?", [prefix, upper]
+    return f"user_id{binary} >= ? AND user_id{binary} < ?", [prefix, upper]
 
 
 class InspectMixin:
     """``memory_owner`` and the inspector reads, over the store's ``_q``."""
 
     _q: Any
+    dialect: Any
 
     def memory_owner(self, memory_id: str) -> str | None:
         """The user id of a memory: a live one's, else (a deleted memory) the user id its
@@ -46,7 +49,7 @@ class InspectMixin:
     def user_summaries(self, prefix: str, limit: int, offset: int) -> tuple[list[Row], int]:
         """Users whose id starts with ``prefix`` that have active memories: rows of (user_id,
         memories, sessions, agents, first time, last time) by user id, and their total."""
-        where, args = _prefix_range(prefix)
+        where, args = _prefix_range(prefix, self.dialect.binary)
         rows = self._q(
             "SELECT user_id, count(*), count(DISTINCT NULLIF(session_id, '')), "
             "count(DISTINCT NULLIF(agent_id, '')), "
