@@ -1,0 +1,63 @@
+"""Issue 15's hostile run, against a real ``remem serve`` on each store (SQLite file and
+PostgreSQL): every poisoned value through add and import is a 4xx, nothing of it is
+stored, reads of the user still answer 200, another tenant's ids stay out of reach, the
+erasure route leaves nothing readable, and the server log holds no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.server.kit import LIMIT_FLAGS, Server
+
+
+def _deep(n: int) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for _ in range(n):
+        d = {"x": d}
+    return d
+
+
+def test_hostile_run_on_every_store(tmp_path: Path, store_url: str) -> None:
+    server = Server(tmp_path, *LIMIT_FLAGS, db=store_url)
+    try:
+        keys = {t: server.create_key("--tenant", t)["key"] for t in ("red", "blue")}
+        with server.client(keys["red"]) as red, server.client(keys["blue"]) as blue:
+            assert red.post("/v1/memories", json={"messages": "I like kiwi",
+                                                  "user_id": "u"}).status_code == 201
+            blue_id = (blue.post("/v1/memories", json={"messages": "blue secret",
+                                                       "user_id": "u"}).json()["memory_ids"][0])
+            lines = [json.loads(x) for x in
+                     red.get("/v1/export", params={"user_id": "u"}).text.splitlines()]
+            mem = next(x for x in lines if x["kind"] == "memory")
+            statuses = [red.post("/v1/memories", json={
+                "messages": "deep", "user_id": "u", "metadata": _deep(300)}).status_code]
+            for change in ({"created_at": 1e14}, {"event_time": -1e14}, {"valid_from": 1e14},
+                           {"dates": [["x", "y", "z"]]}, {"metadata": _deep(300)},
+                           {"superseded_by": blue_id}):
+                bad = {**mem, "id": "poison", **change}
+                statuses.append(red.post("/v1/import", content="\n".join(
+                    json.dumps(x) for x in (lines[0], bad))).status_code)
+            statuses.append(red.post("/v1/import", content=json.dumps(lines[0]) + "\n"
+                                     + "[" * 100_000 + "]" * 100_000).status_code)
+            assert all(400 <= s < 500 for s in statuses), statuses
+            assert red.get("/v1/memories/poison").status_code == 404
+            assert red.get("/v1/memories", params={"user_id": "u"}).json()["total"] == 1
+            for q in ("kiwi", "what happened in June 2024?"):
+                assert red.post("/v1/search", json={"query": q, "user_id": "u"}).status_code == 200
+            # the inspector's user list is the tenant's (the collation of item 6)
+            assert [u["user_id"] for u in red.get("/v1/users").json()["users"]] == ["u"]
+            assert red.get(f"/v1/memories/{blue_id}").status_code == 404
+            # erasure: red's u goes, blue's u stays
+            assert red.delete("/v1/users/u").json()["memories"] == 1
+            assert red.get("/v1/memories", params={"user_id": "u"}).json()["total"] == 0
+            assert red.get("/v1/users").json()["users"] == []
+            assert blue.get("/v1/memories", params={"user_id": "u"}).json()["total"] == 1
+            assert httpx.get(f"{server.url}/v1/users").status_code == 401
+        err = server.stderr()
+        assert "Traceback" not in err and "internal error" not in err, err[-3000:]
+    finally:
+        server.stop()
