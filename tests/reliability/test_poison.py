@@ -77,3 +77,18 @@ def test_cli_import_of_deep_json_is_a_clean_error(tmp_path: Path, capsys: Any) -
     code = main(["--db", str(tmp_path / "m.db"), "--embedder", "hashing", "import", str(f)])
     err = capsys.readouterr().err
     assert code != 0 and "line 2" in err and "Traceback" not in err, err
+
+
+def test_an_embedder_returning_infinity_is_refused_at_the_seam(tmp_path: Path) -> None:
+    from remem import EmbedderError
+
+    class Broken(HashingEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:
+            v = super().embed(texts)
+            v[0, 0] = np.inf
+            return v
+
+    with Memory(tmp_path / "m.db", embedder=Broken()) as m:
+        with pytest.raises(EmbedderError, match="infinite"):
+            m.add("I like kiwi", user_id="u")
+        assert m.count(user_id="u") == 0
