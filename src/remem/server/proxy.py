@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -217,7 +218,8 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
                 return _record(t, user, session, query, name, text, model)
 
             if body.stream:
-                response = await _relay(upstream, forward, body, model, n, record, slow, slot)
+                response = await _relay(upstream, forward, body, model, n, record, slow, pool,
+                                        slot)
                 slot = None  # released when the stream ends
                 return response
             try:
@@ -234,7 +236,7 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
 
 
 async def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest, model: str,
-                 n: int, record: Callable[[str], bool], slow: Any,
+                 n: int, record: Callable[[str], bool], slow: Any, slow_pool: Any,
                  slot: Any) -> StreamingResponse:
     """The upstream's events as they come (each read on the proxy's pool); the exchange
     recorded once the stream is done; the tenant's slot released when it ends."""
@@ -247,14 +249,28 @@ async def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest,
     except UpstreamError as exc:
         raise ApiError(exc.status, exc.type, str(exc)) from None
 
+    lock = threading.Lock()
+    finished: list[bool] = []
+
+    def finish() -> None:  # record once, when the stream ended with [DONE]
+        with lock:
+            if finished or not stream.complete:
+                return
+            finished.append(True)
+        if not record(stream.text):
+            log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+
     async def events() -> Any:
         try:
             chunks = iter(stream)
             while (chunk := await slow(next, chunks, None)) is not None:
                 yield chunk
-            if stream.complete and not await run_in_threadpool(record, stream.text):
-                log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
+            await slow(finish)
         finally:
+            # a client that hangs up after [DONE] cancels this generator: the exchange is
+            # recorded all the same, on the proxy's pool, without holding the response
+            if stream.complete and not finished:
+                slow_pool.submit(finish)
             slot.__exit__(None, None, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={
