@@ -95,7 +95,7 @@ def test_a_proxy_flood_leaves_another_tenants_search_fast(tmp_path: Path,
     # limits high enough that all 45 calls reach the slow upstream: the pools must hold
     server = Server(tmp_path, "--upstream", slow_upstream.url, "--upstream-model", "m",
                     "--upstream-retries", "2", "--proxy-concurrency", "100",
-                    "--proxy-rate", "1000", "--proxy-workers", "64")
+                    "--proxy-rate", "1000", "--proxy-workers", "64", "--tenant-concurrency", "100")
     try:
         a, b = _setup(server)
         _bystanders(server.url, b, 2, 5)  # warm

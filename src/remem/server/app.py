@@ -10,7 +10,7 @@ route what it may use: ``principal`` (``auth.authenticate`` on the request's
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
@@ -136,6 +136,9 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     bearer = HTTPBearer(auto_error=False, description="an API key from `remem keys create`")
 
     limiter = Throttle("", rate=settings.rate_limit)  # --rate-limit (off at 0)
+    # --tenant-concurrency: a tenant's requests in flight, so one tenant cannot hold every
+    # thread of the pool the routes share (its requests past it get 429)
+    inflight = Throttle("concurrent", concurrency=settings.tenant_concurrency)
 
     def principal(request: Request, _: Any = Depends(bearer)) -> Principal:
         p = authenticate(request.headers.get("authorization"), checked)
@@ -143,8 +146,10 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
             limiter.take(p.tenant or "")
         return p
 
-    def tenant(p: Principal = Depends(principal)) -> TenantMemory:
-        return view(p)
+    def tenant(p: Principal = Depends(principal)) -> Iterator[TenantMemory]:
+        memories = view(p)  # 403 for an admin key, before a slot is taken
+        with inflight.slot(p.tenant or ""):
+            yield memories
 
     def admin(p: Principal = Depends(principal)) -> KeyStore:
         if checked is None:

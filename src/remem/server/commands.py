@@ -115,7 +115,8 @@ def _proxy_settings(args: argparse.Namespace) -> dict[str, Any]:
             "upstream_retries": args.upstream_retries,
             "proxy_budget_tokens": args.proxy_budget_tokens,
             "proxy_workers": args.proxy_workers, "proxy_concurrency": args.proxy_concurrency,
-            "proxy_rate": args.proxy_rate, "rate_limit": args.rate_limit}
+            "proxy_rate": args.proxy_rate, "rate_limit": args.rate_limit,
+            "tenant_concurrency": args.tenant_concurrency}
 
 
 def _emit_keys(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
@@ -224,6 +225,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     sp.add_argument("--rate-limit", type=float, default=_DEFAULTS.rate_limit, metavar="PER_S",
                     help="requests per second per tenant on every route, burst twice that; "
                          "more get 429 with Retry-After (default 0: off)")
+    sp.add_argument("--tenant-concurrency", type=int, default=_DEFAULTS.tenant_concurrency,
+                    metavar="N", help="a tenant's requests in flight on the memory routes, "
+                                      "of the 40 threads they share; more get 429 (default 16)")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("keys", help="create, list or revoke API keys of remem serve", **top)

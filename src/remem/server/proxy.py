@@ -260,17 +260,33 @@ async def _relay(upstream: Upstream, forward: dict[str, Any], body: ChatRequest,
         if not record(stream.text):
             log.info("chat proxy: stream of model %r not recorded (no text reply)", model)
 
+    chunks = iter(stream)
+    reading = threading.Lock()
+
+    def step() -> bytes | None:
+        """The next chunk (on the proxy's pool); at the end, the exchange is recorded in
+        the same call, so a caller cancelled meanwhile does not lose it."""
+        with reading:
+            chunk = next(chunks, None)
+        if chunk is None:
+            finish()
+        return chunk
+
+    def close() -> None:
+        with reading:
+            chunks.close()  # type: ignore[attr-defined]
+
     async def events() -> Any:
+        last = b""
         try:
-            chunks = iter(stream)
-            while (chunk := await slow(next, chunks, None)) is not None:
+            while (chunk := await slow(step)) is not None:
+                last = chunk
                 yield chunk
-            await slow(finish)
         finally:
-            # a client that hangs up after [DONE] cancels this generator: the exchange is
-            # recorded all the same, on the proxy's pool, without holding the response
-            if stream.complete and not finished:
-                slow_pool.submit(finish)
+            if not finished:
+                # the client hung up: after [DONE], finish and record on the pool;
+                # midway, close the upstream connection (nothing is recorded)
+                slow_pool.submit(step if b"data: [DONE]" in last else close)
             slot.__exit__(None, None, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={

@@ -38,6 +38,7 @@ class Settings:
     proxy_concurrency: int = 8  # proxy calls in flight per tenant (429 past it)
     proxy_rate: float = 10.0  # proxy calls per second per tenant (burst 2x; 429 past it)
     rate_limit: float = 0.0  # requests per second per tenant on every route (0: off)
+    tenant_concurrency: int = 16  # a tenant's requests in flight on the memory routes
     # background maintenance (upkeep.py): every this many seconds after the last run ends
     maintain_every: float | None = None  # None or 0: off
     maintain_forget_days: float | None = None  # forget with this half-life (None: never)
@@ -77,7 +78,7 @@ class Settings:
         r = self.upstream_retries
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 10:
             raise InvalidInput(f"upstream_retries must be an int 0..10, got {r!r}")
-        for name in ("proxy_workers", "proxy_concurrency"):
+        for name in ("proxy_workers", "proxy_concurrency", "tenant_concurrency"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000:
                 raise InvalidInput(f"{name} must be an int 1..10000, got {v!r}")
