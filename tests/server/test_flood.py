@@ -155,3 +155,31 @@ def test_default_limits_answer_429_with_retry_after(tmp_path: Path,
             assert int(err.headers["retry-after"]) >= 1
     finally:
         server.stop()
+
+
+def test_tenant_concurrency_on_the_memory_routes(tmp_path: Path,
+                                                 slow_upstream: FakeOpenAI) -> None:
+    """--tenant-concurrency 1: while one slow call of a tenant is in flight, its next
+    request gets 429 with Retry-After; another tenant is served."""
+    server = Server(tmp_path, "--upstream", slow_upstream.url, "--upstream-model", "m",
+                    "--upstream-retries", "0", "--tenant-concurrency", "1")
+    try:
+        a, b = _setup(server)
+        results: list[Any] = []
+        one = threading.Thread(target=lambda: results.append(httpx.post(
+            f"{server.url}/v1/chat/completions", timeout=60,
+            headers={"Authorization": f"Bearer {a}"},
+            json={"user": "al", "messages": [{"role": "user", "content": "hi"}]}).status_code))
+        one.start()
+        time.sleep(1.0)  # the slow call holds tenant a's one slot
+        with server.client(a) as ca, server.client(b) as cb:
+            err = assert_error(ca.get("/v1/memories", params={"user_id": "al"}), 429,
+                               "rate_limited")
+            assert "in flight" in err["message"]
+            assert cb.get("/v1/memories", params={"user_id": "bea"}).status_code == 200
+        one.join(60)
+        assert results == [200]
+        with server.client(a) as ca:
+            assert ca.get("/v1/memories", params={"user_id": "al"}).status_code == 200
+    finally:
+        server.stop()
