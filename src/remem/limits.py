@@ -47,6 +47,22 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or string of ``value`` (no recursion)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, Mapping):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return False
+
+
 def check_epoch(value: Any, what: str, *, optional: bool = False) -> float | None:
     """Epoch seconds a date can be made of: finite, years 1..9999 UTC."""
     if value is None and optional:
@@ -67,6 +83,8 @@ def check_metadata(metadata: Any, what: str = "metadata") -> dict[str, Any]:
         raise InvalidInput(f"{what} must be a dict, got {type(metadata).__name__}")
     if json_depth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
         raise InvalidInput(f"{what} is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if has_nul(metadata):  # every store must keep it (PostgreSQL's jsonb cannot)
+        raise InvalidInput(f"{what} must not contain NUL characters")
     try:
         text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")

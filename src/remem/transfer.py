@@ -17,7 +17,8 @@ import numpy as np
 from ._engine import Engine
 from .errors import ImportFormatError, InvalidInput
 from .ingest.normalise import check_id
-from .limits import MAX_JSON_DEPTH, check_dates, check_epoch, check_metadata, json_depth
+from .limits import (MAX_JSON_DEPTH, check_dates, check_epoch, check_metadata, has_nul,
+                     json_depth)
 from .types import ROLES
 
 FORMAT = "remem-export"
@@ -141,6 +142,8 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
             raise ImportFormatError(str(exc), line=n) from None
         if not _encodable(obj):
             raise ImportFormatError(f"{kind} record has text that is not valid Unicode", line=n)
+        if has_nul(obj):  # no store keeps it (PostgreSQL text and jsonb cannot)
+            raise ImportFormatError(f"{kind} record has a NUL character", line=n)
         if kind == "memory" and obj["embedding"] is not None:
             try:
                 raw = base64.b64decode(obj["embedding"].encode("ascii"), validate=True)

@@ -61,3 +61,30 @@ def test_hostile_run_on_every_store(tmp_path: Path, store_url: str) -> None:
         assert "Traceback" not in err and "internal error" not in err, err[-3000:]
     finally:
         server.stop()
+
+
+def test_nul_characters_are_refused_on_every_store(store_url: str) -> None:
+    """Found by fuzzing PostgreSQL: a NUL in metadata, a filter value or an import line was
+    a 503 there (text and jsonb cannot hold it); now a 4xx-class InvalidInput everywhere."""
+    import io
+
+    import pytest
+
+    from remem import HashingEmbedder, InvalidInput, Memory
+
+    with Memory(store_url, embedder=HashingEmbedder()) as m:
+        m.add("I like kiwi", user_id="u")
+        for call in (lambda: m.add("x", user_id="u", metadata={"a": "b\x00"}),
+                     lambda: m.add("x", user_id="u", metadata={"k\x00": 1}),
+                     lambda: m.search("x", user_id="u", filters={"a": "\x00"}),
+                     lambda: m.search("x", user_id="u", filters={"speaker": ["ok", "\x00"]})):
+            with pytest.raises(InvalidInput, match="NUL"):
+                call()
+        buf = io.StringIO()
+        m.export(buf, user_id="u")
+        lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+        mem = next(x for x in lines if x["kind"] == "memory")
+        mem.update(id="nul", user_id="u2", speaker="a\x00b")
+        with pytest.raises(InvalidInput, match="NUL"):
+            m.import_(io.StringIO("\n".join(json.dumps(x) for x in (lines[0], mem))))
+        assert m.count(user_id="u") == 1 and m.count(user_id="u2") == 0

@@ -227,7 +227,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                          "more get 429 with Retry-After (default 0: off)")
     sp.add_argument("--tenant-concurrency", type=int, default=_DEFAULTS.tenant_concurrency,
                     metavar="N", help="a tenant's requests in flight on the memory routes, "
-                                      "of the 40 threads they share; more get 429 (default 16)")
+                                      "of the 40 threads they share; more get 429 (default 32)")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("keys", help="create, list or revoke API keys of remem serve", **top)

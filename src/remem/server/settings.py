@@ -38,7 +38,7 @@ class Settings:
     proxy_concurrency: int = 8  # proxy calls in flight per tenant (429 past it)
     proxy_rate: float = 10.0  # proxy calls per second per tenant (burst 2x; 429 past it)
     rate_limit: float = 0.0  # requests per second per tenant on every route (0: off)
-    tenant_concurrency: int = 16  # a tenant's requests in flight on the memory routes
+    tenant_concurrency: int = 32  # a tenant's requests in flight (8 of 40 threads stay free)
     # background maintenance (upkeep.py): every this many seconds after the last run ends
     maintain_every: float | None = None  # None or 0: off
     maintain_forget_days: float | None = None  # forget with this half-life (None: never)

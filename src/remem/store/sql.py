@@ -132,6 +132,8 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
                     v.encode("utf-8")
                 except UnicodeEncodeError:
                     raise InvalidInput(f"filter {key!r} value is not valid Unicode text") from None
+                if "\x00" in v:  # no store keeps it (PostgreSQL text cannot)
+                    raise InvalidInput(f"filter {key!r} value must not contain NUL characters")
         out[key] = [int(v) if isinstance(v, bool) else v for v in values] if isinstance(value, list) \
             else (int(value) if isinstance(value, bool) else value)
     return out
