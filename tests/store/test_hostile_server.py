@@ -57,6 +57,13 @@ def test_hostile_run_on_every_store(tmp_path: Path, store_url: str) -> None:
             assert red.get("/v1/users").json()["users"] == []
             assert blue.get("/v1/memories", params={"user_id": "u"}).json()["total"] == 1
             assert httpx.get(f"{server.url}/v1/users").status_code == 401
+            # NUL in ids and queries (PostgreSQL cannot compare it): 4xx, not 503
+            for r in (red.get("/v1/memories/a%00b"), red.get("/v1/memories/a%00b/history"),
+                      red.get("/v1/memories/a%00b/context"),
+                      red.get("/v1/entities", params={"user_id": "u", "q": "a\x00"}),
+                      red.post("/v1/import", content=json.dumps(lines[0]) + "\n" + json.dumps(
+                          {**mem, "id": "x\x00", "episode_ids": ["e\x00"]}))):
+                assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
         err = server.stderr()
         assert "Traceback" not in err and "internal error" not in err, err[-3000:]
     finally:

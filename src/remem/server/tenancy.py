@@ -87,6 +87,8 @@ class Owners:
         """Nothing to release (kept so callers need not know)."""
 
     def memory_owner(self, memory_id: str) -> str | None:
+        if "\x00" in memory_id:  # never stored (and PostgreSQL cannot even compare it)
+            return None
         owner = getattr(self.memory.store, "memory_owner", None)
         if owner is not None:
             return owner(memory_id)  # type: ignore[no-any-return]
@@ -94,6 +96,8 @@ class Owners:
         return str(rec.scope.user_id) if rec is not None else None
 
     def episode_owner(self, episode_id: str) -> str | None:
+        if "\x00" in episode_id:
+            return None
         ctx = self.memory.store.episode_context(episode_id)
         return str(ctx[0]["user_id"]) if ctx else None
 
@@ -332,6 +336,8 @@ class TenantMemory:
     def entities(self, *, user_id: str, q: str | None, limit: int,
                  offset: int) -> tuple[list[tuple[Any, ...]], int]:
         """A user's entities as (id, name, key, memories) rows, most mentioned first."""
+        if q is not None and "\x00" in q:
+            raise InvalidInput("q must not contain NUL characters")
         rows, total = self._inspect().entity_list(self._in(user_id), q, limit, offset)
         return rows, total
 
