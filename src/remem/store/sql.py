@@ -401,8 +401,9 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
         def run(db: Any) -> dict[str, int]:
             counts = {}
             for table in ("memories", "episodes", "history", "entities"):
-                counts[table] = self._x(db, f"DELETE FROM {table} WHERE user_id=?",
-                                        (user_id,)).rowcount
+                counts[table] = int(self._x(db, f"SELECT count(*) FROM {table} WHERE user_id=?",
+                                            (user_id,)).fetchone()[0])
+                self._x(db, f"DELETE FROM {table} WHERE user_id=?", (user_id,))
             self._x(db, "INSERT INTO erasures(user_id, at, actor, counts) VALUES (?,?,?,?)",
                     (user_id, time.time(), actor, self.dialect.json(counts)))
             self._bump(db, [user_id], mutation=True)

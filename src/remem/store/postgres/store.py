@@ -164,12 +164,13 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         so the dead tuples' space is pruned and reused (their bytes may stay in free space
         of the data files, the WAL archive and backups until those are recycled)."""
         counts = erase()
-        with self._lock:
-            for cache in self._caches.values():
-                cache.pop(user_id, None)
+        with self._cache_lock:  # the worker's search values of the user (caches.py)
+            for key in [k for k in self._values if k[1] == user_id]:
+                del self._values[key]
         try:
             with self._pg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute("VACUUM memories, episodes, history, entities, memory_entities")
+                conn.execute("VACUUM memories, memory_access, episodes, history, entities, "
+                             "memory_entities")
         except self._pg.Error as exc:  # erased all the same: the next autovacuum prunes
             log.warning("forget_user: VACUUM after the erasure failed: %s", exc)
         return counts

@@ -124,12 +124,17 @@ class SQLiteStore(TransferMixin, LexicalMixin, VectorMixin, ScopeCacheMixin, SQL
             self._db.execute("PRAGMA secure_delete = ON")
             try:
                 counts = erase()
+                # the saved search index of the user holds its words too
+                self._write(lambda db: db.execute(
+                    "DELETE FROM search_snapshots WHERE user_id=?", (user_id,)))
             finally:
                 self._db.execute("PRAGMA secure_delete = OFF")
             for cache in (self._cache, self._lexicons, self._records, self._entities,
                           self._sizes, self._speakers):
                 cache.pop(user_id, None)
             self._recent.pop(user_id, None)
+            for key in [k for k in self._saved if k[1] == user_id]:
+                del self._saved[key]
             if self.path != ":memory:":
                 try:
                     busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
