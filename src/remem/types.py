@@ -184,7 +184,9 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class AddResult:
-    """What one ``add`` stored: episode ids and memory ids, in input order."""
+    """What one ``add`` did: episode ids in input order (already stored turns keep their
+    stored id), the new memory ids, and how many turns were new (``added``) or already
+    stored (``skipped``: same caller id and content)."""
 
     episode_ids: tuple[str, ...]
     memory_ids: tuple[str, ...]
@@ -192,10 +194,16 @@ class AddResult:
     fact_ids: tuple[str, ...] = ()  # facts an LLM extracted (only with Memory(llm=...))
     llm_error: str | None = None  # why extraction failed (the turns are stored anyway)
 
+    @property
+    def added(self) -> int:
+        """Turns stored by this call (the rest were already stored)."""
+        return len(self.episode_ids) - self.skipped
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "episode_ids": list(self.episode_ids),
             "memory_ids": list(self.memory_ids),
+            "added": self.added,
             "skipped": self.skipped,
         }
         if self.fact_ids or self.llm_error:

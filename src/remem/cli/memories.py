@@ -31,7 +31,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     with open_memory(args) as mem:
         result = mem.add(messages, user_id=args.user, agent_id=args.agent, session_id=args.session,
                          timestamp=args.timestamp, metadata=parse_json(args.metadata, "--metadata"))
-    emit(args, [result.to_dict()], ["episode_ids", "memory_ids", "skipped"])
+    emit(args, [result.to_dict()], ["episode_ids", "memory_ids", "added", "skipped"])
     return 0
 
 
@@ -128,12 +128,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     user = sample["user_id"]
     with open_memory(args) as mem:
         t0 = time.perf_counter()
-        turns = 0
+        added = skipped = 0
         for s in sample["sessions"]:
             r = mem.add(s["messages"], user_id=user, session_id=s["session_id"], timestamp=s["timestamp"])
-            turns += len(s["messages"])
+            added, skipped = added + r.added, skipped + r.skipped
         dt = time.perf_counter() - t0
-        print(f"remem demo: stored {turns} turns for user {user!r} in {dt * 1000:.0f} ms "
+        did = [f"stored {added} turns"] if added else []
+        did += [f"{skipped} turns already stored"] if skipped else []
+        print(f"remem demo: {', '.join(did)} for user {user!r} in {dt * 1000:.0f} ms "
               f"(store: {mem.store.path}, embedder: {mem.embedder.name})\n")
         for q in sample["queries"]:
             t0 = time.perf_counter()
@@ -146,5 +148,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 text = " / ".join(h.text.splitlines())
                 print(f"   {h.score:.4f}  [{when}] {who}{text}  <- {','.join(h.source_ids)}")
             print()
-    del r
     return 0

@@ -65,7 +65,8 @@ class AddRequest(_Strict):
 class AddResponse(BaseModel):
     episode_ids: list[str]
     memory_ids: list[str]
-    skipped: int
+    added: int = Field(0, description="messages stored by this call")
+    skipped: int = Field(description="messages already stored (same id and content)")
     fact_ids: list[str] = Field(default_factory=list,
                                 description="facts the server's LLM extracted (if it has one)")
     llm_error: str | None = Field(None, description="why fact extraction failed "
