@@ -49,13 +49,13 @@ def test_add_returns_ids_in_input_order(mem: Memory) -> None:
     assert len(res.episode_ids) == 5 and len(set(res.episode_ids)) == 5
     assert len(set(res.memory_ids)) == len(res.memory_ids) >= 5
     assert res.skipped == 0
-    items = {i.id: i for i in mem.get_all(user_id="ana")}
+    items = {i.id: i for i in mem.get_all(user_id="ana", type="all")}
     assert set(items) == set(res.memory_ids)
     assert [items[m].source_ids for m in turn_ids(mem, res)] == [(f"t{i}",) for i in range(1, 6)]
     for m in res.memory_ids:  # every derived memory points back at the caller's turn ids
         assert set(items[m].source_ids) <= {f"t{i}" for i in range(1, 6)}
     assert res.to_dict() == {"episode_ids": list(res.episode_ids),
-                             "memory_ids": list(res.memory_ids), "skipped": 0}
+                             "memory_ids": list(res.memory_ids), "added": 5, "skipped": 0}
 
 
 def test_add_string_uses_episode_id_as_source(mem: Memory) -> None:
@@ -145,8 +145,8 @@ def test_search_never_crosses_users(mem: Memory, two_users: tuple[AddResult, Add
 
 def test_get_all_is_per_user(mem: Memory, two_users: tuple[AddResult, AddResult]) -> None:
     a, b = two_users
-    assert {i.id for i in mem.get_all(user_id="alice")} == set(a.memory_ids)
-    assert {i.id for i in mem.get_all(user_id="bob")} == set(b.memory_ids)
+    assert {i.id for i in mem.get_all(user_id="alice", type="all")} == set(a.memory_ids)
+    assert {i.id for i in mem.get_all(user_id="bob", type="all")} == set(b.memory_ids)
     assert mem.get_all(user_id="carol") == []
 
 
@@ -171,7 +171,7 @@ def test_delete_all_of_one_user_leaves_the_other(
     assert mem.delete_all(user_id="bob") == len(b.memory_ids)
     assert mem.get_all(user_id="bob") == []
     assert mem.search("beach", user_id="bob") == []
-    assert {i.id for i in mem.get_all(user_id="alice")} == set(a.memory_ids)
+    assert {i.id for i in mem.get_all(user_id="alice", type="all")} == set(a.memory_ids)
     assert mem.search("Pimenta", user_id="alice", filters={"type": "turn"})[0].id == turn_ids(
         mem, a)[2]
 
@@ -316,7 +316,7 @@ def test_readding_same_ids_and_content_is_skipped(mem: Memory) -> None:
     assert again.skipped == 5
     assert again.memory_ids == ()
     assert again.episode_ids == first.episode_ids
-    assert mem.count(user_id="ana") == len(first.memory_ids)
+    assert mem.count(user_id="ana", type="all") == len(first.memory_ids)
     assert len(mem.search("Pimenta", user_id="ana", filters={"type": "turn"}, limit=100)) == 5
 
 

@@ -149,7 +149,7 @@ def test_maintain_merges_duplicated_input_and_keeps_every_episode(mem, tmp_path)
     assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == episodes  # raw kept
     gone = {i for i, _ in mem.store.lexical(Scope("ana"), terms_of(words), 100)}
     assert lexical_before - gone == set(lexical_before) - {i.id for i in kept} - {
-        i.id for i in mem.get_all(user_id="ana", limit=1000) if i.type != "turn"}
+        i.id for i in mem.get_all(user_id="ana", limit=1000, type="all") if i.type != "turn"}
     assert len(lexical_before - gone) == 6  # the merged copies left the lexical index
     merged = mem.history(kept[0].id)[-1]
     assert merged.event == "MERGE" and merged.actor == "maintain" and len(merged.detail["merged"]) == 1
@@ -253,7 +253,7 @@ def test_old_exports_without_lifecycle_fields_still_import(mem, tmp_path) -> Non
         old.append(json.dumps(r))
     with Memory(tmp_path / "old.db", embedder=HashingEmbedder()) as other:
         stats = other.import_(io.StringIO("\n".join(old)))
-        assert stats["memories"] == len(mem.get_all(user_id="ana", limit=1000))
+        assert stats["memories"] == len(mem.get_all(user_id="ana", limit=1000, type="all"))
 
 
 def test_cli_maintain_archive_unarchive_supersede(tmp_path, capsys) -> None:  # noqa: ANN001

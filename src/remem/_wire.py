@@ -178,7 +178,7 @@ def _int(value: Any, what: str, low: int) -> None:
         raise InvalidInput(f"{what} must be an int >= {low}")
 
 
-def _write_export(path: Any, text: str) -> int:
+def _write_export(path: Any, text: str) -> dict[str, int]:
     if isinstance(path, (str, os.PathLike)):
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
@@ -186,5 +186,10 @@ def _write_export(path: Any, text: str) -> int:
         os.replace(tmp, target)
     else:
         path.write(text)
-    lines = [line for line in text.split("\n") if line.strip()]
-    return len(lines) - (1 if lines and '"header"' in lines[0] else 0)  # records, as Memory
+    counts = {"episodes": 0, "memories": 0, "history": 0}  # as Memory.export
+    kinds = {"episode": "episodes", "memory": "memories", "history": "history"}
+    for line in text.split("\n"):
+        kind = json.loads(line).get("kind") if line.strip() else None
+        if kind in kinds:
+            counts[kinds[kind]] += 1
+    return counts

@@ -82,15 +82,18 @@ class AsyncMemory:
         return await self._call(self.memory.get, memory_id, user_id=user_id)
 
     async def get_all(self, *, user_id: str, agent_id: str | None = None,
-                      session_id: str | None = None, limit: int = 100,
-                      offset: int = 0) -> list[MemoryItem]:
+                      session_id: str | None = None, limit: int = 100, offset: int = 0,
+                      type: str | Sequence[str] | None = None,
+                      status: str = "active") -> list[MemoryItem]:
         return await self._call(self.memory.get_all, user_id=user_id, agent_id=agent_id,
-                                session_id=session_id, limit=limit, offset=offset)
+                                session_id=session_id, limit=limit, offset=offset,
+                                type=type, status=status)
 
     async def count(self, *, user_id: str, agent_id: str | None = None,
-                    session_id: str | None = None) -> int:
+                    session_id: str | None = None, type: str | Sequence[str] | None = None,
+                    status: str = "active") -> int:
         return await self._call(self.memory.count, user_id=user_id, agent_id=agent_id,
-                                session_id=session_id)
+                                session_id=session_id, type=type, status=status)
 
     async def update(self, memory_id: str, text: str, *,
                      user_id: str | None = None) -> MemoryItem:
@@ -139,7 +142,7 @@ class AsyncMemory:
                                 budget_tokens=budget_tokens)
 
     async def export(self, path: str | os.PathLike[str] | IO[str], *,
-                     user_id: str | None = None) -> int:
+                     user_id: str | None = None) -> dict[str, int]:
         return await self._call(self.memory.export, path, user_id=user_id)
 
     async def import_(self, path: str | os.PathLike[str] | IO[str], *,

@@ -43,6 +43,13 @@ _RETRY_STATUS = frozenset({429, 502, 503, 504})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+def _types(type_: Any) -> Any:
+    """``get_all``'s ``type`` as a query parameter (a list joined with commas)."""
+    if type_ is None or isinstance(type_, str):
+        return type_
+    return ",".join(type_) if isinstance(type_, (list, tuple)) else type_
+
+
 @dataclass(frozen=True)
 class _Call:
     """One request and how to read its answer."""
@@ -120,17 +127,20 @@ class _Base:
                      params=_params(user_id=user_id), read=True)
 
     def _get_all(self, user_id: Any, agent_id: Any, session_id: Any, limit: Any,
-                 offset: Any) -> _Call:
+                 offset: Any, type_: Any = None, status: Any = "active") -> _Call:
         _int(limit, "limit", 1)
         _int(offset, "offset", 0)
         return _Call("GET", "/v1/memories", lambda r: [_item(d) for d in r.json()["memories"]],
                      params=_params(user_id=user_id, agent_id=agent_id, session_id=session_id,
-                                    limit=limit, offset=offset), read=True)
+                                    limit=limit, offset=offset, type=_types(type_),
+                                    status=status), read=True)
 
-    def _count(self, user_id: Any, agent_id: Any, session_id: Any) -> _Call:
+    def _count(self, user_id: Any, agent_id: Any, session_id: Any, type_: Any = None,
+               status: Any = "active") -> _Call:
         return _Call("GET", "/v1/memories", lambda r: int(r.json()["total"]), read=True,
                      params=_params(user_id=user_id, agent_id=agent_id,
-                                    session_id=session_id, limit=1))
+                                    session_id=session_id, limit=1, type=_types(type_),
+                                    status=status))
 
     def _update(self, memory_id: str, text: Any, user_id: Any) -> _Call:
         return _Call("PATCH", f"/v1/memories/{_id(memory_id)}", _one_item,
@@ -254,13 +264,16 @@ class Client(_Base):
         return self._run(self._get(memory_id, user_id))
 
     def get_all(self, *, user_id: str, agent_id: str | None = None,
-                session_id: str | None = None, limit: int = 100,
-                offset: int = 0) -> list[MemoryItem]:
-        return self._run(self._get_all(user_id, agent_id, session_id, limit, offset))
+                session_id: str | None = None, limit: int = 100, offset: int = 0,
+                type: str | Sequence[str] | None = None,
+                status: str = "active") -> list[MemoryItem]:
+        return self._run(self._get_all(user_id, agent_id, session_id, limit, offset, type,
+                                       status))
 
     def count(self, *, user_id: str, agent_id: str | None = None,
-              session_id: str | None = None) -> int:
-        return self._run(self._count(user_id, agent_id, session_id))
+              session_id: str | None = None, type: str | Sequence[str] | None = None,
+              status: str = "active") -> int:
+        return self._run(self._count(user_id, agent_id, session_id, type, status))
 
     def update(self, memory_id: str, text: str, *, user_id: str | None = None) -> MemoryItem:
         return self._run(self._update(memory_id, text, user_id))
@@ -308,8 +321,9 @@ class Client(_Base):
                              session_id=session_id, limit=50, budget_tokens=budget_tokens)
         return answer(question, result, llm=llm)
 
-    def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
-        """One user's export (the server needs ``user_id``); returns the record count."""
+    def export(self, path: str | os.PathLike[str] | IO[str], *,
+               user_id: str | None = None) -> dict[str, int]:
+        """One user's export (the server needs ``user_id``); returns the counts."""
         return _write_export(path, self._run(self._export(user_id)))
 
     def import_(self, path: str | os.PathLike[str] | IO[str], *,
@@ -372,13 +386,16 @@ class AsyncClient(_Base):
         return await self._run(self._get(memory_id, user_id))
 
     async def get_all(self, *, user_id: str, agent_id: str | None = None,
-                      session_id: str | None = None, limit: int = 100,
-                      offset: int = 0) -> list[MemoryItem]:
-        return await self._run(self._get_all(user_id, agent_id, session_id, limit, offset))
+                session_id: str | None = None, limit: int = 100, offset: int = 0,
+                type: str | Sequence[str] | None = None,
+                status: str = "active") -> list[MemoryItem]:
+        return await self._run(self._get_all(user_id, agent_id, session_id, limit, offset, type,
+                                       status))
 
     async def count(self, *, user_id: str, agent_id: str | None = None,
-                    session_id: str | None = None) -> int:
-        return await self._run(self._count(user_id, agent_id, session_id))
+              session_id: str | None = None, type: str | Sequence[str] | None = None,
+              status: str = "active") -> int:
+        return await self._run(self._count(user_id, agent_id, session_id, type, status))
 
     async def update(self, memory_id: str, text: str, *,
                      user_id: str | None = None) -> MemoryItem:
@@ -429,7 +446,7 @@ class AsyncClient(_Base):
         return await asyncio.to_thread(answer, question, result, llm=llm)
 
     async def export(self, path: str | os.PathLike[str] | IO[str], *,
-                     user_id: str | None = None) -> int:
+                     user_id: str | None = None) -> dict[str, int]:
         return _write_export(path, await self._run(self._export(user_id)))
 
     async def import_(self, path: str | os.PathLike[str] | IO[str], *,

@@ -54,6 +54,28 @@ def _scope(user_id: Any, agent_id: Any, session_id: Any) -> Scope:
     )
 
 
+LIST_STATUSES = ("active", "archived", "superseded", "all")
+
+
+def _list_types(type_: Any) -> tuple[str, ...] | None:
+    """``get_all``'s ``type``: None (what was said), "all" (any type), or type names
+    (a name, a comma-separated string or a list)."""
+    if type_ is None:
+        return None
+    names = type_.split(",") if isinstance(type_, str) else type_
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence) or not all(
+            isinstance(n, str) and n.strip() for n in names):
+        raise InvalidInput("type must be a memory type, a list of them, or 'all'")
+    names = tuple(n.strip() for n in names)
+    return () if "all" in names else names
+
+
+def _list_status(status: Any) -> str:
+    if status not in LIST_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(LIST_STATUSES)}")
+    return str(status)
+
+
 class Memory:
     """Long-term memory for one application.
 
@@ -313,17 +335,27 @@ class Memory:
         return MemoryItem.from_record(self._get_record(memory_id, user_id))
 
     def get_all(self, *, user_id: str, agent_id: str | None = None,
-                session_id: str | None = None, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
-        """A scope's memories in event-time order, paginated."""
+                session_id: str | None = None, limit: int = 100, offset: int = 0,
+                type: str | Sequence[str] | None = None,
+                status: str = "active") -> list[MemoryItem]:
+        """A scope's memories in event-time order, paginated. By default what was said
+        (turns, and facts an LLM extracted); ``type`` names the types to list instead
+        (``"segment"``, ``"summary"``, ``"profile"``, ... or ``"all"``). ``status``:
+        ``"active"`` (current), ``"archived"``, ``"superseded"`` or ``"all"``."""
         scope = _scope(user_id, agent_id, session_id)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
             raise InvalidInput("limit must be an int between 1 and 100000")
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
             raise InvalidInput("offset must be an int between 0 and 2**63-1")
-        return [MemoryItem.from_record(m) for m in self.store.list(scope, limit=limit, offset=offset)]
+        rows = self.store.list(scope, limit=limit, offset=offset, types=_list_types(type),
+                               status=_list_status(status))
+        return [MemoryItem.from_record(m) for m in rows]
 
-    def count(self, *, user_id: str, agent_id: str | None = None, session_id: str | None = None) -> int:
-        return self.store.count(_scope(user_id, agent_id, session_id))
+    def count(self, *, user_id: str, agent_id: str | None = None, session_id: str | None = None,
+              type: str | Sequence[str] | None = None, status: str = "active") -> int:
+        """How many memories ``get_all`` with the same arguments would list in all."""
+        return self.store.count(_scope(user_id, agent_id, session_id), types=_list_types(type),
+                                status=_list_status(status))
 
     def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
         """Every change to a memory, oldest first (also after it was deleted);
@@ -441,9 +473,11 @@ class Memory:
         return answer(question, result, llm=llm)
 
     # -- export / import ------------------------------------------------------------
-    def export(self, path: str | os.PathLike[str] | IO[str], *, user_id: str | None = None) -> int:
-        """Write episodes, memories (with vectors) and history as JSON lines. Returns the
-        number of records. A path is written atomically (temp file + rename)."""
+    def export(self, path: str | os.PathLike[str] | IO[str], *,
+               user_id: str | None = None) -> dict[str, int]:
+        """Write episodes, memories (with vectors) and history as JSON lines. Returns how
+        many of each were written: ``{"episodes": .., "memories": .., "history": ..}``.
+        A path is written atomically (temp file + rename)."""
         from .transfer import export
 
         return export(self.engine, path, user_id)

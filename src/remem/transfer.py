@@ -178,9 +178,11 @@ def _check_successors(engine: Engine, records: list[dict[str, Any]]) -> None:
 
 
 # -- export / import -------------------------------------------------------------
-def export(engine: Engine, path: str | os.PathLike[str] | IO[str], user_id: str | None) -> int:
-    """Write episodes, memories (with vectors) and history as JSON lines. Returns the
-    number of records. A path is written atomically (temp file + rename)."""
+def export(engine: Engine, path: str | os.PathLike[str] | IO[str],
+           user_id: str | None) -> dict[str, int]:
+    """Write episodes, memories (with vectors) and history as JSON lines. Returns how
+    many of each were written (``episodes``, ``memories``, ``history``: the keys
+    ``import_`` reports). A path is written atomically (temp file + rename)."""
     if user_id is not None:
         check_id(user_id, "user_id")
     if hasattr(path, "write"):
@@ -204,13 +206,17 @@ def export(engine: Engine, path: str | os.PathLike[str] | IO[str], user_id: str 
     return n
 
 
-def _write_export(engine: Engine, fh: IO[str], user_id: str | None) -> int:
+def _write_export(engine: Engine, fh: IO[str], user_id: str | None) -> dict[str, int]:
     fh.write(json.dumps(header(engine.embedder.name, time.time())) + "\n")
-    n = 0
+    counts = dict.fromkeys(EXPORT_KINDS.values(), 0)
     for rec in engine.store.export_records(user_id):
         fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        n += 1
-    return n
+        counts[EXPORT_KINDS[rec["kind"]]] += 1
+    return counts
+
+
+#: export record kind -> the key ``export`` (and ``import_``) count it under
+EXPORT_KINDS = {"episode": "episodes", "memory": "memories", "history": "history"}
 
 
 def import_(engine: Engine, path: str | os.PathLike[str] | IO[str],

@@ -241,11 +241,11 @@ def test_export_import_round_trip(cli: Cli, messages_file: Path, tmp_path: Path,
     cli.ok("add", "--file", str(messages_file), "--user", "ana", "--metadata", '{"k": 1}')
     mid = turn_id(cli, "ana", "m3")
     cli.ok("update", mid, "I adopted a puppy")
-    n_mem = len(cli.json("list", "--user", "ana"))
+    n_mem = len(cli.json("list", "--user", "ana", "--type", "all"))
     path = tmp_path / "dump.jsonl"
     [stats] = cli.json("export", str(path))
     # 3 episodes, the memories, one ADD per memory and one UPDATE
-    assert stats["exported"] == 3 + n_mem + n_mem + 1 and stats["path"] == str(path)
+    assert stats == {"episodes": 3, "memories": n_mem, "history": n_mem + 1, "path": str(path)}
     other = Cli(tmp_path / "other.db", capsys)
     [imported] = other.json("import", str(path))
     assert imported == {"episodes": 3, "memories": n_mem, "history": n_mem + 1, "skipped": 0}
@@ -253,17 +253,17 @@ def test_export_import_round_trip(cli: Cli, messages_file: Path, tmp_path: Path,
     assert other.json("show", mid) == cli.json("show", mid)
     assert other.json("show", mid)[0]["metadata"] == {"k": 1}
     [again] = other.json("import", str(path))
-    assert again["skipped"] == stats["exported"] and again["memories"] == 0
+    assert again["skipped"] == 3 + n_mem + n_mem + 1 and again["memories"] == 0
     # --user limits the export
     only_bob = tmp_path / "bob.jsonl"
-    assert cli.json("export", str(only_bob), "--user", "bob")[0]["exported"] == 0
+    assert cli.json("export", str(only_bob), "--user", "bob")[0]["memories"] == 0
 
 
 def test_export_to_stdout(cli: Cli, messages_file: Path) -> None:
     cli.ok("add", "--file", str(messages_file), "--user", "ana")
     lines = [json.loads(x) for x in cli.ok("export", "-").splitlines()]
     assert lines[0]["kind"] == "header" and lines[0]["embed_model"] == "hashing-256"
-    assert [x["kind"] for x in lines[1:]].count("memory") == len(cli.json("list", "--user", "ana"))
+    assert [x["kind"] for x in lines[1:]].count("memory") == len(cli.json("list", "--user", "ana", "--type", "all"))
     assert [x["kind"] for x in lines[1:]].count("episode") == 3
 
 

@@ -33,3 +33,31 @@ def test_add_tells_new_from_skipped(cli: Cli, messages_file: Path) -> None:
     assert (first["added"], first["skipped"]) == (3, 0)
     [again] = cli.json("add", "--file", str(messages_file), "--user", "ana")
     assert (again["added"], again["skipped"], again["memory_ids"]) == (0, 3, [])
+
+
+def test_list_shows_what_was_said_and_type_shows_the_rest(cli: Cli, messages_file: Path) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    said = cli.json("list", "--user", "ana")
+    assert [r["source_ids"] for r in said] == [["m1"], ["m2"], ["m3"]]
+    assert {r["type"] for r in said} == {"turn"}
+    segments = cli.json("list", "--user", "ana", "--type", "segment")
+    assert segments and {r["type"] for r in segments} == {"segment"}
+    assert len(cli.json("list", "--user", "ana", "--type", "all")) == len(said) + len(segments)
+    assert "TYPE" in cli.ok("list", "--user", "ana", "--type", "all", "--plain").splitlines()[0]
+
+
+def test_list_by_status_finds_archived_and_superseded(cli: Cli, messages_file: Path) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    m1, m2, m3 = (turn_id(cli, "ana", m) for m in ("m1", "m2", "m3"))
+    cli.ok("archive", m1, "--user", "ana")
+    cli.ok("supersede", m2, m3, "--user", "ana")
+    ids = lambda *a: [r["id"] for r in cli.json("list", "--user", "ana", *a)]  # noqa: E731
+    assert ids() == [m3]
+    assert ids("--status", "archived") == [m1]
+    assert ids("--status", "superseded") == [m2]
+    assert ids("--status", "all") == [m1, m2, m3]
+    [row] = cli.json("list", "--user", "ana", "--status", "superseded")
+    assert row["superseded_by"] == m3 and row["valid_to"]
+    assert "STATUS" in cli.ok("list", "--user", "ana", "--status", "all", "--plain").splitlines()[0]
+    cli.ok("unarchive", m1, "--user", "ana")
+    assert ids() == [m1, m3]

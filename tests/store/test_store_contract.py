@@ -100,11 +100,11 @@ def test_delete_all_narrowed_to_a_session_and_readd(mem: Memory) -> None:
     mem.add(conversation(), user_id="ana", session_id="s1")
     mem.add(conversation(), user_id="ana", session_id="s2")
     mem.add(conversation(), user_id="bob", session_id="s1")
-    n1 = mem.count(user_id="ana", session_id="s1")
+    n1 = mem.count(user_id="ana", session_id="s1", type="all")
     assert mem.delete_all(user_id="ana", session_id="s1") == n1
     assert mem.count(user_id="ana", session_id="s1") == 0
-    assert mem.count(user_id="ana", session_id="s2") == n1
-    assert mem.count(user_id="bob") == n1
+    assert mem.count(user_id="ana", session_id="s2", type="all") == n1
+    assert mem.count(user_id="bob", type="all") == n1
     assert mem.add(conversation(), user_id="ana", session_id="s1").skipped == 0
 
 
@@ -201,7 +201,7 @@ def test_adjacent_turns_join_as_neighbours_within_scope(mem: Memory) -> None:
 
 def test_segments_lend_credit_and_go_with_their_turns(mem: Memory) -> None:
     mem.add(conversation(), user_id="ana", session_id="s1")
-    segs = [i for i in mem.get_all(user_id="ana") if i.type == "segment"]
+    segs = mem.get_all(user_id="ana", type="segment")
     assert segs, "a multi-turn add builds topic segments"
     hits = mem.search("rescue dog Pimenta", user_id="ana")
     assert all(h.type == "turn" for h in hits) and "segment" in hits[0].explain

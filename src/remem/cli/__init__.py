@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     scoped(sp)
     sp.add_argument("--limit", "-n", type=int, default=100)
     sp.add_argument("--offset", type=int, default=0)
+    sp.add_argument("--type", "-t", help="memory types to list, comma-separated, or 'all' "
+                    "(default: what was said; not segments, summaries, profiles)")
+    sp.add_argument("--status", choices=["active", "archived", "superseded", "all"],
+                    default="active", help="current memories (default), archived ones "
+                    "(`maintain --forget`, `archive`), superseded ones, or all")
     sp.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("show", help="one memory with its history")

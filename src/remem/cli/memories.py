@@ -59,8 +59,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with open_memory(args) as mem:
         items = mem.get_all(user_id=args.user, agent_id=args.agent, session_id=args.session,
-                            limit=args.limit, offset=args.offset)
-    emit(args, [i.to_dict() for i in items], ["id", "session_id", "speaker", "text", "source_ids"])
+                            limit=args.limit, offset=args.offset, type=args.type,
+                            status=args.status)
+    cols = ["id", "session_id", "speaker", "text", "source_ids"]
+    if args.type:
+        cols.insert(1, "type")
+    if args.status != "active":
+        cols.insert(1, "status")
+    emit(args, [i.to_dict() for i in items], cols)
     return 0
 
 
@@ -107,8 +113,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.path == "-":
             mem.export(sys.stdout, user_id=args.user)
             return 0
-        n = mem.export(args.path, user_id=args.user)
-    print(json.dumps({"exported": n, "path": args.path}), file=sys.stderr if args.plain else sys.stdout)
+        counts = mem.export(args.path, user_id=args.user)
+    if args.plain:
+        print(f"exported {counts['memories']} memories, {counts['episodes']} episodes and "
+              f"{counts['history']} history entries to {args.path}", file=sys.stderr)
+    else:
+        print(json.dumps({**counts, "path": args.path}))
     return 0
 
 

@@ -104,16 +104,20 @@ def build(scope: Scope) -> MCPServer:
              "score": round(h.score, 4)} for h in hits]}
 
     @server.tool(name="list")
-    def list_memories(ctx: Context, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    def list_memories(ctx: Context, limit: int = 20, offset: int = 0,
+                      status: str = "active", type: str | None = None) -> dict[str, Any]:
         """List stored memories in time order, oldest first, to browse or find an id.
 
-        limit: how many (default 20, at most 1000); offset: how many to skip, for paging.
+        limit: how many (default 20, at most 1000); offset: how many to skip, for paging;
+        status: "active" (default), "archived" (forgotten, restorable), "superseded" or
+        "all"; type: memory types, comma-separated, or "all" (default: what was said).
         Returns `memories` (id, text, speaker, when) and `total`. Prefer `recall` to
         look something up; use `list` to review everything."""
         t, user = scope(ctx)
         try:
-            items = t.get_all(user_id=user, limit=min(limit, 1000), offset=offset)
-            total = t.count(user_id=user)
+            items = t.get_all(user_id=user, limit=min(limit, 1000), offset=offset,
+                              type=type, status=status)
+            total = t.count(user_id=user, type=type, status=status)
         except RememError as exc:
             raise _fail(exc) from exc
         return {"total": total, "memories": [

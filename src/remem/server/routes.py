@@ -67,10 +67,15 @@ def register(app: FastAPI, settings: Settings, tenant: Callable[..., TenantMemor
     def list_memories(user_id: M.UserId, agent_id: M.ScopeId | None = None,
                       session_id: M.ScopeId | None = None,
                       limit: int = Query(100, ge=1), offset: int = Query(0, ge=0, le=10**9),
+                      type: str | None = Query(None, max_length=200, description=(
+                          "memory types, comma-separated, or 'all' (default: what was "
+                          "said; derived segments, summaries and profiles left out)")),
+                      status: Literal["active", "archived", "superseded", "all"] = "active",
                       t: TenantMemory = who) -> dict[str, Any]:
-        items = t.get_all(user_id=user_id, agent_id=agent_id, session_id=session_id,
-                          limit=_limit(limit, settings), offset=offset)
-        total = t.count(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        kw = dict(user_id=user_id, agent_id=agent_id, session_id=session_id, type=type,
+                  status=status)
+        items = t.get_all(limit=_limit(limit, settings), offset=offset, **kw)
+        total = t.count(**kw)
         return {"memories": [i.to_dict() for i in items], "total": total}
 
     @app.delete("/v1/memories", response_model=M.Deleted, tags=["memories"],

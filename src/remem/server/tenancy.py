@@ -308,7 +308,7 @@ class TenantMemory:
     def users(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """The tenant's users with active memories, by user id, and their total."""
         rows, total = self._inspect().user_summaries(self.principal.prefix, limit, offset)
-        return [{"user_id": self.principal.outer(u), "memories": n, "sessions": s, "agents": a,
+        return [{"user_id": self.principal.outer(u), "memories": int(n or 0), "sessions": s, "agents": a,
                  "first": lo, "last": hi} for u, n, s, a, lo, hi in rows], total
 
     def context(self, memory_id: str, window: int) -> dict[str, Any]:

@@ -48,10 +48,14 @@ class InspectMixin:
 
     def user_summaries(self, prefix: str, limit: int, offset: int) -> tuple[list[Row], int]:
         """Users whose id starts with ``prefix`` that have active memories: rows of (user_id,
-        memories, sessions, agents, first time, last time) by user id, and their total."""
+        memories as ``list`` counts them, sessions, agents, first time, last time) by user
+        id, and their total."""
         where, args = _prefix_range(prefix, self.dialect.binary)
         rows = self._q(
-            "SELECT user_id, count(*), count(DISTINCT NULLIF(session_id, '')), "
+            # memories as a list counts them: what was said, current (sql.LIST_STATUS)
+            "SELECT user_id, sum(CASE WHEN type NOT IN ('segment', 'summary', 'profile') "
+            "AND superseded_by IS NULL THEN 1 ELSE 0 END), "
+            "count(DISTINCT NULLIF(session_id, '')), "
             "count(DISTINCT NULLIF(agent_id, '')), "
             "min(COALESCE(event_time, created_at)), max(COALESCE(event_time, created_at)) "
             f"FROM memories WHERE {where} AND status='active' GROUP BY user_id "

@@ -55,11 +55,15 @@ class RecordStore(Protocol):
         """Records for ids in order (missing left out); with ``user_id`` only that user's."""
         ...
 
-    def list(self, scope: Scope, *, limit: int, offset: int) -> list[MemoryRecord]:
-        """Active memories of the scope in event-time order."""
+    def list(self, scope: Scope, *, limit: int, offset: int, types: Sequence[str] | None = (),
+             status: str = "active") -> list[MemoryRecord]:
+        """The scope's memories in event-time order: of these ``types`` (``()``: any;
+        ``None``: all but the derived ones, ``sql.DERIVED_TYPES``), with this ``status``
+        (``active``: current; ``archived``; ``superseded``; ``all``)."""
         ...
 
-    def count(self, scope: Scope) -> int: ...
+    def count(self, scope: Scope, *, types: Sequence[str] | None = (),
+              status: str = "active") -> int: ...
 
     def update(self, memory_id: str, text: str, keys: str, vector: np.ndarray | None,
                embed_model: str, dates: Sequence[Sequence[str]] = (),

@@ -35,6 +35,15 @@ _FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 # written by maintenance (``remem.maintain``): not ranked by lexical, vector or graph
 # search in any store, so they never shift the statistics turns are ranked by
 UNRANKED_TYPES = ("summary", "profile")
+#: memory types derived from other memories (not something said); lists leave them out
+#: unless asked for by type
+DERIVED_TYPES = ("segment", "summary", "profile")
+#: ``list``/``count`` statuses: current (not archived, not superseded), archived,
+#: superseded (closed by a newer statement), or all of them
+LIST_STATUS = {"active": "status='active' AND superseded_by IS NULL",
+               "archived": "status='archived'",
+               "superseded": "superseded_by IS NOT NULL",
+               "all": "1=1"}
 UNRANKED_SQL = "(" + ", ".join(f"'{t}'" for t in UNRANKED_TYPES) + ")"  # for NOT IN
 
 # the statistics both stores compute over a user's memories (SQLite then keeps them
@@ -488,17 +497,32 @@ class SQLStore(LifecycleMixin, InspectMixin, ReembedMixin):
         found = {r.id: r for r in self._fetch(ids, user_id)}
         return [found[i] for i in ids if i in found]
 
-    def list(self, scope: Scope, *, limit: int, offset: int) -> list[MemoryRecord]:
+    def _listed(self, scope: Scope, types: Sequence[str] | None,
+                status: str) -> tuple[str, list[Any]]:
         where, args = scope_sql(scope)
-        rows = self._q(f"SELECT {MEMORY_COLS} FROM memories WHERE {where} AND status='active' "
+        where += " AND " + LIST_STATUS[status]
+        if types is None:  # what was said: derived rows (segments, summaries, ...) left out
+            cond, more = self.dialect.in_list("type", list(DERIVED_TYPES))
+            where += f" AND NOT {cond}"
+            args.extend(more)
+        elif types:
+            cond, more = self.dialect.in_list("type", list(types))
+            where += f" AND {cond}"
+            args.extend(more)
+        return where, args
+
+    def list(self, scope: Scope, *, limit: int, offset: int, types: Sequence[str] | None = (),
+             status: str = "active") -> list[MemoryRecord]:
+        where, args = self._listed(scope, types, status)
+        rows = self._q(f"SELECT {MEMORY_COLS} FROM memories WHERE {where} "
                        "ORDER BY COALESCE(event_time, created_at), rowid LIMIT ? OFFSET ?",
                        [*args, limit, offset])
         return [self._rec(r) for r in rows]
 
-    def count(self, scope: Scope) -> int:
-        where, args = scope_sql(scope)
-        return int(self._q(f"SELECT count(*) FROM memories WHERE {where} AND status='active'",
-                           args)[0][0])
+    def count(self, scope: Scope, *, types: Sequence[str] | None = (),
+              status: str = "active") -> int:
+        where, args = self._listed(scope, types, status)
+        return int(self._q(f"SELECT count(*) FROM memories WHERE {where}", args)[0][0])
 
     def history(self, memory_id: str) -> list[HistoryEntry]:
         rows = self._q(f"SELECT {', '.join(HISTORY_FIELDS)} FROM history WHERE memory_id=? "
