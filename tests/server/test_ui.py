@@ -37,7 +37,7 @@ CHAT_2 = [  # session s2, two weeks later
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     assert Path(CHROMIUM).exists(), \
-        f"{CHROMIUM} is missing: apt-get install -y chromium (the UI test needs a real browser)"
+        f"{CHROMIUM} is missing: `make test` installs it (or apt-get install -y chromium)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
