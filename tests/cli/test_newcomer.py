@@ -61,3 +61,44 @@ def test_list_by_status_finds_archived_and_superseded(cli: Cli, messages_file: P
     assert "STATUS" in cli.ok("list", "--user", "ana", "--status", "all", "--plain").splitlines()[0]
     cli.ok("unarchive", m1, "--user", "ana")
     assert ids() == [m1, m3]
+
+
+def test_history_works_after_delete(cli: Cli, messages_file: Path) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    mid = turn_id(cli, "ana", "m3")
+    cli.ok("update", mid, "I adopted a puppy called Pimenta.")
+    cli.ok("delete", mid)
+    assert "remem history " + mid in cli.fails("show", mid)
+    events = cli.json("history", mid)
+    assert [e["event"] for e in events] == ["ADD", "UPDATE", "DELETE"]
+    assert events[1]["old_text"] == "I adopted a rescue dog called Pimenta last weekend."
+    plain = cli.ok("history", mid, "--plain")
+    assert ("I adopted a rescue dog called Pimenta last weekend. -> "
+            "I adopted a puppy called Pimenta.") in plain
+    assert "no history" in cli.fails("history", mid, "--user", "bob")
+
+
+def test_search_plain_explain_shows_every_part_whole(cli: Cli, messages_file: Path) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    hits = cli.json("search", "dog Pimenta", "--user", "ana", "-n", "2")
+    out = cli.ok("search", "dog Pimenta", "--user", "ana", "-n", "2", "--plain", "--explain")
+    lines = out.splitlines()
+    assert "EXPLAIN" not in lines[0]
+    parts = " ".join(line.strip() for line in lines if line.startswith("    "))
+    for hit in hits:
+        for key, value in hit["explain"].items():
+            assert f"{key}={value:.4g}" in parts  # whole, never cut mid-value
+
+
+def test_export_reports_memories_episodes_history(cli: Cli, messages_file: Path,
+                                                  tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    n_mem = len(cli.json("list", "--user", "ana", "--type", "all"))
+    capsys.readouterr()
+    rc = __import__("remem.cli", fromlist=["main"]).main(
+        ["--db", str(cli.db), "--embedder", "hashing", "export", str(tmp_path / "x.jsonl"),
+         "--plain"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert err.startswith(f"exported {n_mem} memories, 3 episodes and {n_mem} history entries")

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from ..errors import RememError
 from . import backup, bench, copy, lifecycle, model
-from .memories import (cmd_add, cmd_delete, cmd_demo, cmd_export, cmd_import, cmd_list,
-                       cmd_search, cmd_show, cmd_update)
+from .memories import (cmd_add, cmd_delete, cmd_demo, cmd_export, cmd_history, cmd_import,
+                       cmd_list, cmd_search, cmd_show, cmd_update)
 
 __all__ = ["build_parser", "main"]
 
@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id")
     sp.add_argument("--user", "-u", help="only if it belongs to this user")
     sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("history", help="every change to a memory, also after it was deleted")
+    sp.add_argument("id")
+    sp.add_argument("--user", "-u", help="only if it belongs to this user")
+    sp.set_defaults(func=cmd_history)
 
     sp = sub.add_parser("update", help="replace a memory's text (old text kept in history)")
     sp.add_argument("id")

@@ -1,17 +1,18 @@
 """The commands over one store's memories: ``add``, ``search``, ``list``, ``show``,
-``update``, ``delete``, ``export``, ``import`` and ``demo``."""
+``history``, ``update``, ``delete``, ``export``, ``import`` and ``demo``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import textwrap
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from .common import emit, open_memory, parse_json, table
 
 
@@ -46,14 +47,29 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     rows = [h.to_dict() for h in hits]
     cols = ["score", "speaker", "event_time", "text", "source_ids"]
-    if args.explain:
-        cols.append("explain")
     if args.plain:
         for r in rows:
             if r["event_time"]:
                 r["event_time"] = r["event_time"][:16].replace("T", " ")
+        if args.explain and rows:  # each hit's score parts on lines of their own, whole
+            lines = table(rows, cols).splitlines()
+            print(lines[0])
+            for line, row in zip(lines[1:], rows):
+                print(line)
+                print(explain_lines(row["explain"]))
+            return 0
+    elif args.explain:
+        cols.append("explain")
     emit(args, rows, cols)
     return 0
+
+
+def explain_lines(explain: dict[str, Any], width: int = 100) -> str:
+    """A hit's score parts, every one whole, wrapped under its row (``search --explain``)."""
+    parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in explain.items()]
+    return textwrap.fill("  ".join(parts), width=width, initial_indent="    ",
+                         subsequent_indent="    ", break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -72,7 +88,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with open_memory(args) as mem:
-        row = mem.get(args.id, user_id=args.user).to_dict()
+        try:
+            row = mem.get(args.id, user_id=args.user).to_dict()
+        except NotFound as exc:  # deleted memories keep their history
+            raise NotFound(f"{exc} (a deleted memory's changes: remem history {args.id})") from None
         row["history"] = [
             {"event": h.event, "old_text": h.old_text, "new_text": h.new_text,
              "at": h.at.isoformat(), "actor": h.actor} for h in mem.history(args.id)]
@@ -84,6 +103,34 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Every change to a memory, oldest first; also after it was deleted."""
+    with open_memory(args) as mem:
+        entries = mem.history(args.id, user_id=args.user)
+    rows = [{"at": h.at.isoformat(), "event": h.event, "old_text": h.old_text,
+             "new_text": h.new_text, "actor": h.actor, "detail": dict(h.detail)}
+            for h in entries]
+    if not args.plain:
+        emit(args, rows, [])
+        return 0
+    for r in rows:
+        r["at"] = r["at"][:19].replace("T", " ")
+    lines = table(rows, ["at", "event", "actor"]).splitlines()
+    widths = len(lines[0].rstrip()) + 2
+    print(lines[0].ljust(widths) + "CHANGE")
+    for line, r in zip(lines[1:], rows):  # the change whole: it is what the reader came for
+        print(line.ljust(widths) + change(r["old_text"], r["new_text"]))
+    return 0
+
+
+def change(old: str | None, new: str | None) -> str:
+    """One history entry's text change, ``old -> new`` (just one side if only one is set
+    or they are the same)."""
+    if old and new and old != new:
+        return f"{old} -> {new}"
+    return new or old or ""
 
 
 def cmd_update(args: argparse.Namespace) -> int:
