@@ -69,3 +69,22 @@ def test_python_api_list_arguments_are_checked() -> None:
         with pytest.raises(InvalidInput, match="type"):
             mem.get_all(user_id="ana", type=[""])
         assert mem.count(user_id="ana", type=["turn", "fact"], status="all") == 0
+
+
+def test_api_docs_work_offline(api: tuple[TestClient, Memory]) -> None:
+    """/docs loads Swagger UI from the package: every script and style it names is
+    served by this server, none from a CDN."""
+    import re
+
+    c, _ = api
+    page = c.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    urls += re.findall(r"""url: ?["']([^"']+)["']""", page.text)
+    assert urls and not [u for u in urls if "://" in u or u.startswith("//")], urls
+    for url in urls:
+        r = c.get(url)
+        assert r.status_code == 200 and r.content, url
+    assert c.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith(
+        ("application/javascript", "text/javascript"))
+    assert c.get("/redoc").status_code == 404  # it would load from a CDN

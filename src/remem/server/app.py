@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import RememError
-from . import inspector, models as M, proxy, routes
+from . import apidocs, inspector, models as M, proxy, routes
 from .auth import KeyStore, authenticate, check_tenant, key_store_for
 from .errors import ApiError, error_response, forbidden, install_error_handlers
 from .settings import Settings
@@ -124,6 +124,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
 
     app = FastAPI(
         title="remem", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # /docs from the package (apidocs): no CDN
         description="Long-term memory for LLM agents. Every memory route needs "
                     "`Authorization: Bearer <key>` (create one with `remem keys create "
                     "--tenant T`) unless the server runs with `--no-auth`. Errors are "
@@ -163,6 +164,7 @@ def create_app(memory: "Memory", settings: Settings | None = None, *,
     # POST /v1/maintain, GET /v1/maintain/status: tenant keys, admin keys or --no-auth
     upkeep_routes(app, upkeep, principal, view, routes.ERRORS)
     proxy.register(app, settings, tenant)  # POST /v1/chat/completions (--upstream)
+    apidocs.register(app)  # Swagger UI at /docs, offline
     inspector.register(app, settings, tenant)  # the web inspector at /ui
     _key_routes(app, admin)
     _health_routes(app, server, checked)
