@@ -135,7 +135,9 @@ class MaintainConfig:
     dedupe_overlap: float = 0.8  # ... and this word-set Jaccard make a near-duplicate
     summaries: bool = True
     summary_turns: int = 5  # at most this many turns quoted per session summary
-    summary_min_turns: int = 4  # sessions shorter than this get no summary
+    # sessions shorter than this get no summary, nor those of at most summary_turns turns
+    # (their "summary" would quote every turn)
+    summary_min_turns: int = 4
     profiles: bool = True
     profile_min_mentions: int = 3  # entities in fewer memories get no profile
     profile_turns: int = 6

@@ -27,13 +27,12 @@ from ._ids import new_id
 from .config import ForgetPolicy, MaintainConfig
 from .ingest.entities import normalise
 from .ingest.segment import mean_vector
-from .store.sql import UNRANKED_TYPES
+from .store.sql import DERIVED_TYPES, UNRANKED_TYPES
 from .types import MaintainReport, MemoryRecord, Scope
 
 log = logging.getLogger("remem.lifecycle")
 
 SUMMARY_TYPES = UNRANKED_TYPES  # written by maintenance, not ranked by search
-DERIVED_TYPES = ("segment", *SUMMARY_TYPES)  # built from other memories
 _WORD = re.compile(r"\w+")
 
 
@@ -200,8 +199,8 @@ class _Run:
                 groups.setdefault(key, []).append(i)
         existing = self._existing("summary", "summary_of")
         for key, rows in groups.items():
-            if len(rows) < self.cfg.summary_min_turns:
-                continue
+            if len(rows) < self.cfg.summary_min_turns or len(rows) <= self.cfg.summary_turns:
+                continue  # too short to summarise: the "summary" would quote every turn
             rows.sort(key=lambda i: (recs[i].event_time or 0, recs[i].created_at))
             chosen = [rows[j] for j in central_rows(matrix[rows], self.cfg.summary_turns)]
             members = [recs[i] for i in chosen]

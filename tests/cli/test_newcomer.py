@@ -102,3 +102,20 @@ def test_export_reports_memories_episodes_history(cli: Cli, messages_file: Path,
     err = capsys.readouterr().err
     assert rc == 0
     assert err.startswith(f"exported {n_mem} memories, 3 episodes and {n_mem} history entries")
+
+
+def test_sessions_too_short_to_summarise_get_no_summary(cli: Cli, tmp_path: Path) -> None:
+    def session(name: str, n: int) -> str:
+        msgs = [{"role": "user", "name": "Ana", "id": f"{name}-{i}",
+                 "content": f"Day {i} of the {name} trip: we walked along the river {i} km."}
+                for i in range(n)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(msgs), encoding="utf-8")
+        return str(path)
+
+    cli.ok("add", "--file", session("short", 4), "--user", "ana", "--session", "short")
+    cli.ok("add", "--file", session("long", 8), "--user", "ana", "--session", "long")
+    cli.ok("maintain", "--user", "ana", "--no-profiles")
+    summaries = cli.json("list", "--user", "ana", "--type", "summary")
+    assert [s["session_id"] for s in summaries] == ["long"]
+    assert summaries[0]["text"].startswith("Summary of 8 turns")
