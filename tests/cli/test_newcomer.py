@@ -119,3 +119,31 @@ def test_sessions_too_short_to_summarise_get_no_summary(cli: Cli, tmp_path: Path
     summaries = cli.json("list", "--user", "ana", "--type", "summary")
     assert [s["session_id"] for s in summaries] == ["long"]
     assert summaries[0]["text"].startswith("Summary of 8 turns")
+
+
+def test_default_store_is_named_once(tmp_path: Path) -> None:
+    """Without --db (and REMEM_PATH) the store goes to the user data dir: said once."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REMEM_EMBEDDER": "hashing", "XDG_DATA_HOME": str(tmp_path / "data"),
+           "HOME": str(tmp_path)}
+    env.pop("REMEM_PATH", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "remem.cli", *a], env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    first = run("add", "hello", "--user", "ana")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.startswith("remem: storing memories in ") and "--db" in first.stderr
+    path = first.stderr.split("storing memories in ")[1].split(" (")[0]
+    assert Path(path).exists() and Path(path).is_relative_to(tmp_path)
+    again = run("list", "--user", "ana", "--ids")
+    assert again.returncode == 0 and again.stderr == "" and len(again.stdout.split()) == 1
+
+
+def test_ids_for_scripts(cli: Cli, messages_file: Path) -> None:
+    cli.ok("add", "--file", str(messages_file), "--user", "ana")
+    ids = cli.ok("list", "--user", "ana", "--ids").split()
+    assert ids == [r["id"] for r in cli.json("list", "--user", "ana")]
+    [top] = cli.ok("search", "Pimenta", "--user", "ana", "-n", "1", "--ids").split()
+    assert top in ids

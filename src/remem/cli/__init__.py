@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=int, help="keep only hits that fit in this many tokens")
     sp.add_argument("--context", action="store_true",
                     help="print the packed, chronological context text instead of hits")
+    sp.add_argument("--ids", action="store_true", help="print only the memory ids, one a line")
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("list", help="list a user's memories in time order")
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--status", choices=["active", "archived", "superseded", "all"],
                     default="active", help="current memories (default), archived ones "
                     "(`maintain --forget`, `archive`), superseded ones, or all")
+    sp.add_argument("--ids", action="store_true", help="print only the memory ids, one a line")
     sp.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("show", help="one memory with its history")

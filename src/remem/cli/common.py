@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InvalidInput
@@ -19,8 +22,13 @@ def load_embedder(name: str) -> Any:
 
 
 def open_memory(args: argparse.Namespace) -> Any:
-    from ..memory import Memory
+    from ..memory import Memory, default_path
 
+    if args.db is None and not os.environ.get("REMEM_PATH"):
+        path = default_path()
+        if isinstance(path, Path) and not path.exists():  # said once: when it is created
+            print(f"remem: storing memories in {path} (choose with --db FILE or "
+                  "REMEM_PATH)", file=sys.stderr)
     return Memory(args.db, embedder=load_embedder(args.embedder))
 
 

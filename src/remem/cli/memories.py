@@ -45,6 +45,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.context:
         print(hits.context)
         return 0
+    if args.ids:
+        print("\n".join(h.id for h in hits))
+        return 0
     rows = [h.to_dict() for h in hits]
     cols = ["score", "speaker", "event_time", "text", "source_ids"]
     if args.plain:
@@ -77,6 +80,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         items = mem.get_all(user_id=args.user, agent_id=args.agent, session_id=args.session,
                             limit=args.limit, offset=args.offset, type=args.type,
                             status=args.status)
+    if args.ids:
+        print("\n".join(i.id for i in items))
+        return 0
     cols = ["id", "session_id", "speaker", "text", "source_ids"]
     if args.type:
         cols.insert(1, "type")
