@@ -124,7 +124,7 @@ def _verify(server: Server, w: Worker) -> None:
     with server.client(w.key) as c:
         stored: list[dict[str, Any]] = []
         while True:
-            page = c.get("/v1/memories", params={"user_id": w.user, "limit": 1000,
+            page = c.get("/v1/memories", params={"user_id": w.user, "limit": 1000, "type": "all",
                                                  "offset": len(stored)}).json()
             stored += page["memories"]
             if not page["memories"]:

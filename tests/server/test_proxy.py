@@ -217,7 +217,7 @@ def test_the_proxy_is_off_without_upstream(server: Server, new_key: Any) -> None
 def test_the_documented_example_works(proxy: Server, keys: dict[str, str],
                                       fresh: FakeOpenAI) -> None:
     doc = (Path(__file__).parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
-    [call] = re.findall(r"curl -sS -X POST localhost:8420/v1/chat/completions(.*?)\n#",
+    [call] = re.findall(r"curl -sS -X POST localhost:842\d/v1/chat/completions(.*?)\n#",
                         doc, flags=re.S)
     headers = dict(re.findall(r"-H '([\w-]+): ([^']*)'", call))
     body = json.loads(re.search(r"-d '(.*)'", call).group(1))  # type: ignore[union-attr]
