@@ -141,6 +141,22 @@ def test_inspector_in_a_real_browser(server: Server, new_key: Any, browser: Any)
         page.click("#confirm-ok")
         expect(page.locator("#memory-text")).to_have_text("I adopted a greyhound last weekend!")
         expect(page.locator("#history")).to_contain_text("UPDATE")
+        # the update's row shows old -> new, each once
+        expect(page.locator("#history .change")).to_have_text(
+            "I adopted a dog last weekend! → I adopted a greyhound last weekend!")
+        expect(page.locator("#status")).to_have_text("active")
+        # an archived memory: its status badge, and a button that restores it
+        other = next(m for m in _memories(server, key_a, "ana") if m["id"] != target["id"])
+        with server.client(key_a) as c:
+            assert c.post(f"/v1/memories/{other['id']}/archive", json={}).status_code == 200
+            archived = c.get("/v1/memories", params={"user_id": "ana", "status": "archived"})
+            assert [m["id"] for m in archived.json()["memories"]] == [other["id"]]
+        page.goto(f"{server.url}/ui/#/m/{other['id']}")
+        expect(page.locator("#status")).to_have_text("archived")
+        page.click("#restore")
+        expect(page.locator("#status")).to_have_text("active")
+        page.goto(f"{server.url}/ui/#/m/{target['id']}")
+        expect(page.locator("#memory-text")).to_have_text("I adopted a greyhound last weekend!")
         page.click("#delete")
         expect(page.locator("#confirm")).to_be_visible()
         page.click("#confirm-cancel")

@@ -378,6 +378,11 @@ async function viewEntity(out, uid, id, params) {
     pager(offset, data.total, PAGE, (o) => setParams(`${userHref(uid, "entity")}/${id}`, { offset: o })));
 }
 
+// what lists call a memory's status: archived, superseded or active
+function memStatus(m) {
+  return m.status === "archived" ? "archived" : (m.superseded_by ? "superseded" : "active");
+}
+
 async function viewMemory(out, id) {
   let mem = null;
   try {
@@ -402,11 +407,20 @@ async function viewMemory(out, id) {
       h("dt", {}, "agent"), h("dd", {}, mem.agent_id || "—"),
       h("dt", {}, "speaker"), h("dd", {}, mem.speaker || "—"),
       h("dt", {}, "type"), h("dd", {}, mem.type),
+      h("dt", {}, "status"), h("dd", {}, h("span", { class: `badge ${memStatus(mem)}`, id: "status" },
+        memStatus(mem))),
+      h("dt", {}, "valid to"), h("dd", {}, mem.valid_to ? fmtTime(mem.valid_to) : "—"),
+      h("dt", {}, "superseded by"), h("dd", { class: "mono" }, mem.superseded_by
+        ? link(`#/memory/${enc(mem.superseded_by)}`, mem.superseded_by) : "—"),
       h("dt", {}, "event time"), h("dd", {}, fmtTime(mem.event_time)),
       h("dt", {}, "created / updated"), h("dd", {}, `${fmtTime(mem.created_at)} / ${fmtTime(mem.updated_at)}`),
       h("dt", {}, "source ids"), h("dd", { class: "mono" }, mem.source_ids.join(", ")),
       h("dt", {}, "metadata"), h("dd", { class: "mono" }, JSON.stringify(mem.metadata))));
     box.append(h("div", { class: "actions" },
+      mem.status === "archived" ? h("button", { type: "button", id: "restore", onclick: async () => {
+        await api(`/v1/memories/${enc(mem.id)}/restore`, { method: "POST", json: {} });
+        route();
+      } }, "Restore") : null,
       h("button", { type: "button", id: "edit", onclick: () => editMemory(box, mem) }, "Edit"),
       h("button", { type: "button", id: "delete", class: "danger",
                     onclick: () => deleteMemory(mem) }, "Delete")));
@@ -428,8 +442,16 @@ async function viewMemory(out, id) {
       h("th", {}, "change"))),
     h("tbody", {}, history.map((e) => h("tr", {},
       h("td", {}, fmtTime(e.at)), h("td", {}, e.event), h("td", {}, e.actor),
-      h("td", {}, e.old_text !== null ? h("div", { class: "old" }, e.old_text) : null,
-        e.new_text !== null ? h("div", { class: "new" }, e.new_text) : null))))));
+      h("td", {}, change(e)))))));
+}
+
+// a history entry's text: "old -> new" when the text changed, else the text once
+function change(e) {
+  if (e.old_text !== null && e.new_text !== null && e.old_text !== e.new_text) {
+    return h("div", { class: "change" }, h("span", { class: "old" }, e.old_text),
+      h("span", { class: "arrow" }, " → "), h("span", { class: "new" }, e.new_text));
+  }
+  return h("div", { class: "same" }, e.new_text !== null ? e.new_text : (e.old_text || ""));
 }
 
 function editMemory(box, mem) {
