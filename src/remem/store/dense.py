@@ -201,6 +201,19 @@ class VectorCache:
             self._positions = {d: i for i, d in enumerate(self.ids)}
         return self._positions
 
+    def in_scope(self, scope: Scope) -> tuple[list[str], np.ndarray]:
+        """Ids and unit vectors of the scope's rows."""
+        keep = self.mask(scope, None)
+        rows = np.arange(len(self.ids)) if keep is None else np.nonzero(keep)[0]
+        if not len(rows):
+            return [], np.zeros((0, 1), np.float32)
+        return [self.ids[i] for i in rows], self.matrix[rows]
+
+    def of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The unit vectors of those of ``ids`` the snapshot holds."""
+        pos = self.positions()
+        return {i: self.matrix[pos[i]] for i in ids if i in pos}
+
 
 def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
          allowed: set[str] | None) -> list[tuple[str, float]]:

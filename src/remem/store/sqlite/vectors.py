@@ -34,21 +34,14 @@ class VectorMixin:
     def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]:
         """Ids and unit vectors of the scope's active memories embedded by the model (from
         the search cache)."""
-        cache = self._vectors(scope.user_id, embed_model)
-        keep = cache.mask(scope, None)
-        rows = np.arange(len(cache.ids)) if keep is None else np.nonzero(keep)[0]
-        if not len(rows):
-            return [], np.zeros((0, 1), np.float32)
-        return [cache.ids[i] for i in rows], cache.matrix[rows]
+        return self._vectors(scope.user_id, embed_model).in_scope(scope)
 
     def vectors_of(self, user_id: str, ids: Sequence[str],
                    embed_model: str) -> dict[str, np.ndarray]:
         """Unit vectors of these of the user's active memories that the model embedded
         (from the search cache)."""
         with self._lock:
-            cache = self._vectors(user_id, embed_model)
-            pos = cache.positions()
-            return {i: cache.matrix[pos[i]] for i in ids if i in pos}
+            return self._vectors(user_id, embed_model).of(ids)
 
     def _vectors(self, user_id: str, model: str) -> VectorCache:
         """Vectors of a user's active memories, cached; refreshed incrementally on adds."""
