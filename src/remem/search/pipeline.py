@@ -97,6 +97,7 @@ class _Run:
     mass: float | None = None  # the query's BM25 weight (evidence fusion)
     qv: Any = None  # the query vector
     ranges: list[Any] = field(default_factory=list)  # the query's time ranges
+    _mentioned: set[str] | None = None
 
     @property
     def store(self) -> Any:
@@ -108,6 +109,13 @@ class _Run:
 
     def settle(self, parts: Parts) -> Parts:
         return _settle(self.store, parts, self.records, self.scope, self.at)
+
+    def mentioned(self) -> set[str]:
+        """The speakers the query names (asked of the store once per search)."""
+        if self._mentioned is None:
+            self._mentioned = stages.mentioned_names(
+                self.query, self.store.speakers(self.scope.user_id))
+        return self._mentioned
 
     def _dense(self, text: str) -> None:
         self.qv = self.engine.embed([text])[0]
@@ -139,7 +147,7 @@ class _Run:
         if cfg.owner_neutral and "dense" in self.raw and ok:
             # a question that names the memory's owner: embed it without the name, which
             # every memory shares and which would pull towards turns that repeat it
-            names = stages.owners(stages.mentioned_names(query, store.speakers(scope.user_id)),
+            names = stages.owners(self.mentioned(),
                                   {d: self.records[d].speaker for d in ok},
                                   {d: self.records[d].importance >= 0.5 for d in ok})
             if names:
@@ -218,7 +226,7 @@ class _Run:
             parts = stages.weigh_importance(parts, {d: records[d].importance for d in parts},
                                             cfg.importance_weight)
         if cfg.speaker_boost:
-            names = stages.mentioned_names(query, store.speakers(self.scope.user_id))
+            names = self.mentioned()
             parts = stages.boost_mentioned(
                 parts, {d: records[d].speaker for d in parts}, names, cfg.speaker_boost,
                 own_words={d: records[d].importance >= 0.5 for d in parts})
