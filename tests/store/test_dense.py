@@ -72,3 +72,59 @@ def test_popcount_fallback_matches_numpy() -> None:
     assert np.array_equal(_dense._popcount(words), expected)
     table = _dense._POP8[words.view(np.uint8)].reshape(len(words), 8).sum(axis=1)
     assert np.array_equal(table, expected)
+
+
+def test_rows_on_the_int8_grid_rank_as_their_float_values() -> None:
+    from remem.store.dense import Grid, decode_int8, encode_int8, to_grid
+
+    m = unit_rows(9000, dim=96, topics=50)
+    grid = to_grid(m)
+    assert np.array_equal(grid.rows(), np.stack([decode_int8(encode_int8(r)) for r in m]))
+    floats = grid.rows()
+    q = m[11]
+    exact_grid, exact_float = top_k(grid, q, 20), top_k(floats, q, 20)
+    assert [i for i, _ in exact_grid] == [i for i, _ in exact_float]
+    assert all(a == pytest.approx(b, abs=1e-6) for (_, a), (_, b) in zip(exact_grid, exact_float))
+    # the sign stage codes the grid block by block exactly as it codes the float matrix
+    signs_grid, signs_float = SignCodes(grid), SignCodes(floats)
+    assert np.allclose(signs_grid.center, signs_float.center, atol=1e-6)
+    assert np.array_equal(signs_grid.distances(q), signs_float.distances(q))
+    half = Grid(grid.codes[:5000], grid.scales[:5000])
+    grown = SignCodes(half)
+    grown.extend(grid)
+    fresh = SignCodes(half)
+    fresh.extend(floats)
+    assert np.array_equal(grown.distances(q), fresh.distances(q))
+    # a few rows at a time, as a search reads the rows its first stage picked
+    rows = np.array([3, 70, 4096, 8999])
+    assert np.allclose(grid.dot(q, rows), floats[rows] @ q, atol=1e-6)
+    assert np.allclose(grid.dot(q), floats @ q, atol=1e-6)
+
+
+def test_saved_vectors_round_trip_without_copying_and_with_their_sign_codes(
+        monkeypatch) -> None:  # noqa: ANN001
+    from remem.store.dense import (VectorCache, grid_columns, to_grid, vector_columns,
+                                   vectors_from_bytes, vectors_to_bytes)
+    from remem.types import Scope
+
+    monkeypatch.setattr(_dense, "EXACT_MAX", 100)
+    monkeypatch.setattr(_dense, "RERANK_MIN", 50)
+    m = unit_rows(400, dim=48, topics=20)
+    columns = vector_columns()
+    columns.extend(grid_columns([f"m{i}" for i in range(400)], ["a" if i % 2 else "b"
+                                for i in range(400)], [None] * 400, to_grid(m)))
+    cache = VectorCache("model-x", columns)
+    blob = vectors_to_bytes(cache)  # builds the sign codes: the scope is past EXACT_MAX
+    back = vectors_from_bytes(blob)
+    assert back.signs is not None and back.signs.n == 400
+    assert not back.grid.codes.flags.owndata  # a view of the blob, not a copy
+    assert back.model == "model-x" and back.ids.tolist() == cache.ids.tolist()
+    q = m[5]
+    for scope in (Scope("u"), Scope("u", agent_id="a")):
+        assert _dense.rank(back, scope, q, 10, None) == _dense.rank(cache, scope, q, 10, None)
+    # a loaded cache takes new rows (the views are copied out on the first append)
+    back.columns.extend(grid_columns(["new"], ["a"], [None], to_grid(m[5:6] * -1)))
+    grown = VectorCache("model-x", back.columns, back.signs)
+    assert _dense.rank(grown, Scope("u"), -m[5], 1, None)[0][0] == "new"
+    with pytest.raises(ValueError):
+        vectors_from_bytes(blob[:len(blob) // 2])

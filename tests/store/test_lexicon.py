@@ -83,10 +83,12 @@ def test_int8_vectors_decode_the_same_one_by_one_and_in_bulk() -> None:
     vectors = rng.standard_normal((7, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     blobs = [encode_int8(v) for v in vectors]
-    bulk = decode_int8_rows(blobs)
+    grid = decode_int8_rows(blobs)
+    assert grid.codes.dtype == np.int8 and grid.codes.shape == (7, 384) and len(grid) == 7
+    bulk = grid.rows()
     assert bulk.dtype == np.float32 and bulk.shape == (7, 384)
     assert np.array_equal(bulk, np.array([decode_int8(b) for b in blobs]))
     assert np.min(np.sum(bulk * vectors, axis=1) / np.linalg.norm(bulk, axis=1)) > 0.999
     with pytest.raises(StoreError, match="dimension"):
         decode_int8_rows(blobs[:2] + [encode_int8(vectors[0][:8])])
-    assert decode_int8_rows([]).shape == (0, 0)
+    assert decode_int8_rows([]).codes.shape == (0, 0)

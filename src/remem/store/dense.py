@@ -13,16 +13,16 @@ user's vectors in memory as a :class:`VectorCache` ranked by :func:`rank`."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
 from ..errors import StoreError
 from ..types import Scope
+from . import blobs
 from .columns import Columns, scope_mask
 
 EXACT_MAX = 20_000  # rows scanned exactly; above, sign bits pick the rows to score
@@ -31,6 +31,60 @@ RERANK_PER_HIT = 40  # ... or this many per requested hit, whichever is more
 
 
 _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_BLOCK = 4096  # rows turned into float32 at a time
+
+
+class Grid:
+    """Rows on the int8 grid: one signed byte per component and a float32 power-of-two
+    scale per row (what ``encode_int8`` stores). A quarter of a float32 matrix in
+    memory, and nothing to convert when loaded: rows become float32 a block at a time,
+    only for the rows a search scores. ``row * scale`` is exact in float32, so a row
+    here has exactly the values ``decode_int8`` gives."""
+
+    __slots__ = ("codes", "scales")
+
+    def __init__(self, codes: np.ndarray, scales: np.ndarray) -> None:
+        self.codes, self.scales = codes, scales
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def rows(self, index: Any = slice(None)) -> np.ndarray:
+        """The rows (all, a slice or an index array) as a float32 matrix."""
+        out = self.codes[index].astype(np.float32)
+        out *= self.scales[index][:, None]
+        return out
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """All rows as float32, ``_BLOCK`` rows at a time."""
+        for i in range(0, len(self.codes), _BLOCK):
+            yield self.rows(slice(i, i + _BLOCK))
+
+    def dot(self, query: np.ndarray, index: Any = None) -> np.ndarray:
+        """``rows(index) @ query`` (all rows when ``index`` is None), block by block."""
+        if index is not None:
+            return self.rows(index) @ query
+        out = np.empty(len(self.codes), dtype=np.float32)
+        for i, block in enumerate(self.blocks()):
+            np.dot(block, query, out=out[i * _BLOCK:i * _BLOCK + len(block)])
+        return out
+
+
+Rows = Union[np.ndarray, Grid]  # a float32 matrix, or rows on the int8 grid
+
+
+def _blocks(m: Rows) -> Iterator[np.ndarray]:
+    if isinstance(m, Grid):
+        yield from m.blocks()
+    else:
+        for i in range(0, len(m), _BLOCK):
+            yield m[i:i + _BLOCK]
+
+
+def _dot(m: Rows, query: np.ndarray, index: Any = None) -> np.ndarray:
+    if isinstance(m, Grid):
+        return m.dot(query, index)
+    return m @ query if index is None else m[index] @ query
 
 
 def _popcount(words: np.ndarray) -> np.ndarray:
@@ -40,14 +94,23 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return _POP8[words.view(np.uint8)].reshape(len(words), 8).sum(axis=1, dtype=np.uint8)
 
 
-def _pack(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+def _pack(rows: Rows, center: np.ndarray) -> np.ndarray:
     """Sign bits of ``rows - center`` as uint64 words, one row of words per *word*
     (shape ``(words, n)``), so the distance is a few passes over contiguous arrays."""
-    bits = np.packbits(rows > center, axis=1)
+    parts = [np.packbits(block > center, axis=1) for block in _blocks(rows)]
+    bits = np.concatenate(parts) if parts else np.zeros((0, 0), np.uint8)
     pad = (-bits.shape[1]) % 8
     if pad:
         bits = np.pad(bits, ((0, 0), (0, pad)))
     return np.ascontiguousarray(bits.view(np.uint64).T)
+
+
+def _mean(rows: Rows) -> np.ndarray:
+    total = None
+    for block in _blocks(rows):
+        part = block.sum(axis=0, dtype=np.float64)
+        total = part if total is None else total + part
+    return (total / max(len(rows), 1)).astype(np.float32)
 
 
 class SignCodes:
@@ -55,8 +118,8 @@ class SignCodes:
     the rows added since; the centre is the mean of the rows present when the codes
     were (re)built, and they are rebuilt once the matrix has doubled since."""
 
-    def __init__(self, matrix: np.ndarray) -> None:
-        self.center = matrix.mean(axis=0).astype(np.float32)
+    def __init__(self, matrix: Rows) -> None:
+        self.center = _mean(matrix)
         self.built_rows = len(matrix)
         self.n = len(matrix)
         self._words = _pack(matrix, self.center)
@@ -83,10 +146,12 @@ class SignCodes:
         codes._words[:, :codes.n] = words
         return codes
 
-    def extend(self, matrix: np.ndarray) -> None:
+    def extend(self, matrix: Rows) -> None:
         if len(matrix) <= self.n:
             return
-        new = _pack(matrix[self.n:], self.center)
+        tail = Grid(matrix.codes[self.n:], matrix.scales[self.n:]) \
+            if isinstance(matrix, Grid) else matrix[self.n:]
+        new = _pack(tail, self.center)
         end = self.n + new.shape[1]
         if end > self._words.shape[1]:
             grown = np.empty((self._words.shape[0], end + end // 2), np.uint64)
@@ -105,7 +170,7 @@ class SignCodes:
         return out
 
 
-def top_k(matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None = None,
+def top_k(matrix: Rows, query: np.ndarray, k: int, mask: np.ndarray | None = None,
           signs: SignCodes | None = None) -> list[tuple[int, float]]:
     """The ``k`` rows with the highest dot product with ``query`` (among ``mask``), best
     first, as (row, score). With ``signs`` (coding every row) only the rows nearest in
@@ -119,12 +184,12 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
         if mask is not None:
             dist[~mask] = np.iinfo(np.uint16).max
         r = max(k * RERANK_PER_HIT, RERANK_MIN)
-        rows = np.argpartition(dist, r - 1)[:r]
+        rows = np.sort(np.argpartition(dist, r - 1)[:r])  # sorted: reads memory in order
         if mask is not None:
             rows = rows[mask[rows]]
-        scores = matrix[rows] @ query
+        scores = _dot(matrix, query, rows)
     else:
-        scores = matrix @ query
+        scores = _dot(matrix, query)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
     k = min(k, len(scores))
@@ -151,12 +216,7 @@ def encode_int8(v: np.ndarray) -> bytes:
 def on_grid(rows: np.ndarray) -> np.ndarray:
     """``decode_int8(encode_int8(row))`` of each row of a matrix, at once (PostgreSQL
     stores and ranks these values, so its scores are the SQLite store's)."""
-    m = np.atleast_2d(np.asarray(rows, dtype=np.float32))
-    peak = np.abs(m).max(axis=1).astype(np.float64) if m.size else np.zeros(len(m))
-    safe = np.where(peak > 0, peak, 127.0)
-    scale = np.where(peak > 0, np.exp2(np.ceil(np.log2(safe / 127.0))), 1.0).astype(np.float32)
-    q = np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8)
-    return q.astype(np.float32) * scale[:, None]
+    return to_grid(rows).rows()
 
 
 def decode_int8(blob: bytes) -> np.ndarray:
@@ -165,31 +225,54 @@ def decode_int8(blob: bytes) -> np.ndarray:
     return v * np.frombuffer(blob, dtype=np.float32, count=1)[0]
 
 
-def decode_int8_rows(blobs: Sequence[bytes]) -> np.ndarray:
-    """``decode_int8`` of many blobs at once, as a float32 matrix (rows of one length)."""
+def decode_int8_rows(blobs: Sequence[bytes]) -> Grid:
+    """``decode_int8`` of many blobs at once, kept on the grid (rows of one length)."""
     if not blobs:
-        return np.zeros((0, 0), np.float32)
+        return Grid(np.zeros((0, 0), np.int8), np.zeros(0, np.float32))
     width = len(blobs[0])
     if any(len(b) != width for b in blobs):
         raise StoreError("stored vectors of one embedding model differ in dimension")
     raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
-    scales = np.ascontiguousarray(raw[:, :4]).view(np.float32)
-    return raw[:, 4:].view(np.int8).astype(np.float32) * scales
+    scales = np.ascontiguousarray(raw[:, :4]).view(np.float32)[:, 0]
+    return Grid(raw[:, 4:].view(np.int8), scales)
+
+
+def to_grid(rows: np.ndarray) -> Grid:
+    """Float rows on the int8 grid (each row as ``encode_int8`` would store it)."""
+    m = np.atleast_2d(np.asarray(rows, dtype=np.float32))
+    peak = np.abs(m).max(axis=1).astype(np.float64) if m.size else np.zeros(len(m))
+    safe = np.where(peak > 0, peak, 127.0)
+    scale = np.where(peak > 0, np.exp2(np.ceil(np.log2(safe / 127.0))), 1.0).astype(np.float32)
+    return Grid(np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8), scale)
+
+
+def vector_columns() -> Columns:
+    """Empty columns for a :class:`VectorCache` (fill with :func:`grid_columns`)."""
+    return Columns({"id": object, "agent": object, "session": object, "codes": np.int8,
+                    "scale": np.float32})
+
+
+def grid_columns(ids: Sequence[str], agents: Sequence[Any], sessions: Sequence[Any],
+                 grid: Grid) -> dict[str, Any]:
+    """New rows for ``vector_columns().extend``."""
+    return {"id": list(ids), "agent": list(agents), "session": list(sessions),
+            "codes": grid.codes, "scale": grid.scales}
 
 
 @dataclass
 class VectorCache:
     """A snapshot of a user's vectors: views of the first rows of ``columns``, which
-    later adds extend without touching them."""
+    later adds extend without touching them. Vectors stay on the int8 grid in memory
+    (:class:`Grid`)."""
 
     model: str
-    columns: Columns  # id, agent, session, vector
+    columns: Columns  # id, agent, session, codes (int8 rows), scale
     signs: SignCodes | None = None  # sign bits of the rows, once the scope is large
 
     def __post_init__(self) -> None:
         c = self.columns
         self.ids, self.agents, self.sessions = c["id"], c["agent"], c["session"]
-        self.matrix: np.ndarray = c["vector"]  # float32 (n, dim)
+        self.grid = Grid(c["codes"], c["scale"])
         self._positions: dict[str, int] | None = None
 
     def mask(self, scope: Scope, allowed: set[str] | None) -> np.ndarray | None:
@@ -202,17 +285,31 @@ class VectorCache:
         return self._positions
 
     def in_scope(self, scope: Scope) -> tuple[list[str], np.ndarray]:
-        """Ids and unit vectors of the scope's rows."""
+        """Ids and unit vectors (float32) of the scope's rows."""
         keep = self.mask(scope, None)
         rows = np.arange(len(self.ids)) if keep is None else np.nonzero(keep)[0]
         if not len(rows):
             return [], np.zeros((0, 1), np.float32)
-        return [self.ids[i] for i in rows], self.matrix[rows]
+        return [self.ids[i] for i in rows], self.grid.rows(rows)
 
     def of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The unit vectors of those of ``ids`` the snapshot holds."""
+        """The unit vectors (float32) of those of ``ids`` the snapshot holds."""
         pos = self.positions()
-        return {i: self.matrix[pos[i]] for i in ids if i in pos}
+        found = [i for i in ids if i in pos]
+        if not found:
+            return {}
+        rows = self.grid.rows(np.array([pos[i] for i in found]))
+        return dict(zip(found, rows))
+
+    def sign_codes(self) -> SignCodes | None:
+        """The sign bits of every row once the scope is past ``EXACT_MAX`` (built or
+        brought up to date here), else ``None``."""
+        if len(self.ids) <= EXACT_MAX:
+            return None
+        if self.signs is None or self.signs.stale(len(self.ids)):
+            self.signs = SignCodes(self.grid)
+        self.signs.extend(self.grid)
+        return self.signs
 
 
 def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
@@ -221,48 +318,45 @@ def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
     best first: exact up to ``EXACT_MAX`` rows, through sign bits above."""
     if not len(cache.ids):
         return []
-    signs = None
-    if len(cache.ids) > EXACT_MAX:
-        if cache.signs is None or cache.signs.stale(len(cache.ids)):
-            cache.signs = SignCodes(cache.matrix)
-        cache.signs.extend(cache.matrix)
-        signs = cache.signs
-    hits = top_k(cache.matrix, vector.astype(np.float32), limit, cache.mask(scope, allowed),
-                 signs)
+    hits = top_k(cache.grid, vector.astype(np.float32), limit, cache.mask(scope, allowed),
+                 cache.sign_codes())
     return [(cache.ids[i], s) for i, s in hits]
 
 
+def _strings(values: Sequence[Any]) -> np.ndarray:
+    return np.frombuffer(json.dumps(list(values)).encode(), dtype=np.uint8)
+
+
 def vectors_to_bytes(cache: VectorCache) -> bytes:
-    """A user's cached vectors as one blob of plain arrays (``np.savez``, no pickle): the
-    int8 codes and scales (the rows are on that grid) and the sign bits if built."""
-    m = cache.matrix
-    peak = np.abs(m).max(axis=1).astype(np.float64) if m.size else np.zeros(len(m))
-    scale = np.where(peak > 0, np.exp2(np.ceil(np.log2(np.where(peak > 0, peak, 127.0) / 127.0))),
-                     1.0).astype(np.float32)
+    """A user's cached vectors as one blob of plain arrays (:mod:`.blobs`, no pickle):
+    the int8 codes and scales, the ids, and the sign bits (built here for a scope large
+    enough to use them, so a fresh process does not build them on its first search)."""
+    signs = cache.sign_codes()
     arrays: dict[str, Any] = {
-        "codes": np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8),
-        "scales": scale, "model": np.frombuffer(cache.model.encode(), dtype=np.uint8),
-        "meta": np.frombuffer(json.dumps([cache.ids.tolist(), cache.agents.tolist(),
-                                          cache.sessions.tolist()]).encode(), dtype=np.uint8)}
-    if cache.signs is not None and cache.signs.n == len(m):
-        arrays.update(cache.signs.to_arrays())
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+        "codes": cache.grid.codes, "scales": cache.grid.scales,
+        "model": np.frombuffer(cache.model.encode(), dtype=np.uint8),
+        "meta": _strings([cache.ids.tolist(), cache.agents.tolist(), cache.sessions.tolist()])}
+    if signs is not None and signs.n == len(cache.ids):
+        arrays.update(signs.to_arrays())
+    return blobs.pack(arrays)
 
 
 def vectors_from_bytes(blob: bytes) -> VectorCache:
-    a = np.load(io.BytesIO(blob), allow_pickle=False)
+    """The inverse of ``vectors_to_bytes``: the codes stay views of ``blob``."""
+    a = blobs.unpack(blob)
     ids, agents, sessions = json.loads(a["meta"].tobytes().decode())
-    matrix = a["codes"].astype(np.float32)
-    matrix *= a["scales"][:, None]
 
     def strings(values: list[str]) -> np.ndarray:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
 
+    codes, scales = a["codes"], a["scales"]
+    if codes.dtype != np.int8 or codes.ndim != 2 or scales.shape != (len(codes),) \
+            or len(ids) != len(codes) or len(agents) != len(codes) or len(sessions) != len(codes):
+        raise ValueError("saved vectors do not fit together")
     columns = Columns.adopt({"id": strings(ids), "agent": strings(agents),
-                             "session": strings(sessions), "vector": matrix})
-    signs = SignCodes.from_arrays(a) if "sign_words" in a.files else None
+                             "session": strings(sessions), "codes": codes,
+                             "scale": scales.astype(np.float32, copy=False)})
+    signs = SignCodes.from_arrays(a) if "sign_words" in a else None
     return VectorCache(a["model"].tobytes().decode(), columns, signs)

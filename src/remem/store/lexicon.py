@@ -18,7 +18,6 @@ from its database and keeps the cache current by its user's scope version."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from array import array
@@ -28,6 +27,7 @@ import numpy as np
 
 from .._text import stem, tokens
 from ..types import Scope
+from . import blobs
 from .columns import Columns, scope_mask
 
 K1, B = 1.2, 0.75
@@ -58,12 +58,6 @@ class _Saved:
 
     def __init__(self, docs: np.ndarray, text_tf: np.ndarray, keys_tf: np.ndarray) -> None:
         self.docs, self.text_tf, self.keys_tf = docs, text_tf, keys_tf
-
-
-def _pack(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # plain .npy members: no pickle
-    return buf.getvalue()
 
 
 def _small(counts: np.ndarray) -> np.ndarray:
@@ -333,9 +327,9 @@ class LexCache:
         return index.live_docs, {t: index.doc_freq(t) for t in terms}
 
     def to_bytes(self) -> bytes:
-        """The cache as one blob (``np.savez`` of plain arrays: no pickle)."""
+        """The cache as one blob of plain arrays (:mod:`.blobs`: no pickle)."""
         r = self.rows
-        return _pack({**self.index.to_arrays(), "row_ids": _strings(r["id"].tolist()),
+        return blobs.pack({**self.index.to_arrays(), "row_ids": _strings(r["id"].tolist()),
                       "row_agents": _strings(r["agent"].tolist()),
                       "row_sessions": _strings(r["session"].tolist()),
                       "rowid": r["rowid"], "updated": r["updated"],
@@ -343,7 +337,7 @@ class LexCache:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "LexCache":
-        a = np.load(io.BytesIO(blob), allow_pickle=False)
+        a = blobs.unpack(blob)  # postings stay views of the blob until written to
         cache = cls()
         cache.index = LexicalIndex.from_arrays(a)
         ids = _unstrings(a["row_ids"])

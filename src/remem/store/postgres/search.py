@@ -12,8 +12,7 @@ import numpy as np
 
 from ...errors import StoreError
 from ...types import Scope
-from ..columns import Columns
-from ..dense import VectorCache, on_grid, rank
+from ..dense import Grid, VectorCache, grid_columns, on_grid, rank, to_grid, vector_columns
 from ..sql import UNRANKED_SQL
 
 _ROWS = ("SELECT rid, id, agent_id, session_id, vector_send(embedding) FROM memories "
@@ -26,14 +25,14 @@ def _vec(v: np.ndarray) -> str:
     return "[" + ",".join(map(repr, on_grid(v)[0].tolist())) + "]"
 
 
-def _matrix(blobs: Sequence[bytes]) -> np.ndarray:
+def _grid(blobs: Sequence[bytes]) -> Grid:
     """pgvector's binary form (int16 dimension, int16 unused, big-endian float4s) of
-    rows of one dimension, as a float32 matrix on the int8 grid."""
+    rows of one dimension, on the int8 grid."""
     width = len(blobs[0])
     if any(len(b) != width for b in blobs):
         raise StoreError("stored vectors of one embedding model differ in dimension")
     raw = np.frombuffer(b"".join(blobs), dtype=">f4").reshape(len(blobs), width // 4)
-    return on_grid(raw[:, 1:].astype(np.float32))
+    return to_grid(raw[:, 1:].astype(np.float32))
 
 
 class SearchMixin:
@@ -50,12 +49,11 @@ class SearchMixin:
                 old = None  # changes and removals: read again (as the SQLite store does)
             mark = old[1] if old is not None else 0
             rows = conn.execute(_ROWS, (user_id, model, mark)).fetchall()
-            columns = old[0].columns if old is not None else Columns(
-                {"id": object, "agent": object, "session": object, "vector": np.float32})
+            columns = old[0].columns if old is not None else vector_columns()
             if rows:
-                columns.extend({"id": [r[1] for r in rows], "agent": [r[2] for r in rows],
-                                "session": [r[3] for r in rows],
-                                "vector": _matrix([bytes(r[4]) for r in rows])})
+                columns.extend(grid_columns([r[1] for r in rows], [r[2] for r in rows],
+                                            [r[3] for r in rows],
+                                            _grid([bytes(r[4]) for r in rows])))
                 mark = max(mark, int(rows[-1][0]))
             return VectorCache(model, columns, old[0].signs if old is not None else None), mark
 

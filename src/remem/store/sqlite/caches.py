@@ -86,7 +86,9 @@ class ScopeCacheMixin:
         except Exception:  # unreadable (written by another version?): compute afresh
             return
         cache[user_id] = _Entry(int(version), int(mutations), int(max_rowid), value)
-        self._saved[(kind, user_id)] = -1  # loaded: growth counts from the next use
+        # loaded: growth counts from the next use; a blob in the zip form of schema 6
+        # (copied on every load) is saved again in the current form at the next use
+        self._saved[(kind, user_id)] = None if bytes(data[:2]) == b"PK" else -1
 
     def _keep(self, kind: str, cache: dict[str, _Entry], user_id: str,
               encode: Callable[[Any], bytes], rows: int) -> None:
@@ -94,7 +96,7 @@ class ScopeCacheMixin:
         large and the saved one missing or a quarter smaller. Best effort: never waits
         long for the write lock (a busy or read-only file is just not updated)."""
         saved = self._saved.get((kind, user_id))
-        if saved == -1:
+        if saved == -1:  # just loaded
             self._saved[(kind, user_id)] = rows
             return
         db = self._db

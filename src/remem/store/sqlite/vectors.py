@@ -1,5 +1,5 @@
-"""The SQLite store's dense search: each user's vectors held in memory as one float32
-matrix (decoded from the int8 rows once, then appended to on adds), scanned with
+"""The SQLite store's dense search: each user's vectors held in memory on the int8 grid
+they are stored on (read once, then appended to on adds), scanned with
 :mod:`..dense` -- exactly in small scopes, through sign bits in large ones."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...types import Scope
-from ..columns import Columns
-from ..dense import VectorCache, decode_int8_rows, rank, vectors_from_bytes, vectors_to_bytes
+from ..dense import (VectorCache, decode_int8_rows, grid_columns, rank, vector_columns,
+                     vectors_from_bytes, vectors_to_bytes)
 from ..sql import UNRANKED_SQL
 
 
@@ -53,12 +53,11 @@ class VectorMixin:
                 "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
                 f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
                 (user_id, model, mark))
-            columns = old.columns if old is not None else Columns(
-                {"id": object, "agent": object, "session": object, "vector": np.float32})
+            columns = old.columns if old is not None else vector_columns()
             if rows:
-                columns.extend({"id": [r[0] for r in rows], "agent": [r[1] for r in rows],
-                                "session": [r[2] for r in rows],
-                                "vector": decode_int8_rows([r[3] for r in rows])})
+                columns.extend(grid_columns([r[0] for r in rows], [r[1] for r in rows],
+                                            [r[2] for r in rows],
+                                            decode_int8_rows([r[3] for r in rows])))
             return VectorCache(model, columns, old.signs if old is not None else None)
 
         kind = "vectors:" + model
