@@ -38,6 +38,9 @@ class Columns:
     def __init__(self, dtypes: dict[str, Any]) -> None:
         self.n = 0
         self._data = {k: np.empty(0, dtype=dt) for k, dt in dtypes.items()}
+        # values computed from the rows that grow with them (an owner's business, e.g.
+        # the dense cache's float32 rows): shared by every snapshot of these columns
+        self.derived: dict[str, Any] = {}
 
     def extend(self, columns: dict[str, Any]) -> None:
         m = len(next(iter(columns.values())))
