@@ -1,7 +1,10 @@
-"""Shared fixtures: a real SQLite store on a temp file with the real hashing embedder."""
+"""Shared fixtures: a real SQLite store on a temp file with the real hashing embedder, and
+one real PostgreSQL server per test session (``pg_server``; tests/store/conftest.py makes
+databases on it)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -71,3 +74,20 @@ def turn_items(m: Memory, **scope: Any) -> list[Any]:
     """A scope's memories of type "turn" (one per stored message), in event-time order.
     Other derived memory types (e.g. multi-turn segments) are left out."""
     return [i for i in m.get_all(limit=100_000, **scope) if i.type == "turn"]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One PostgreSQL server for the session (no skip: a missing server is a failure)."""
+    datadir = tmp_path_factory.mktemp("pg") / "data"
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        srv = pgserver.get_server(datadir, cleanup_mode="delete")
+    try:
+        yield srv
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            srv.cleanup()

@@ -8,7 +8,9 @@ blocks as written, in page order (a shell block may use the store a Python block
   Blocks without a language (sample output, diagrams) are not code.
 - What a reader's machine has and a test's has not is swapped in, nothing else: ports
   8420-8429 become free ports, the LLM endpoints (Ollama's and OpenAI's URL) a loopback fake
-  speaking the Chat Completions protocol. The user data dir is the temporary directory.
+  speaking the Chat Completions protocol, the docs' PostgreSQL DSN
+  (``postgresql://remem:secret@db.internal/remem``) a fresh database on the session's real
+  PostgreSQL (``pg_server``, pgserver). The user data dir is the temporary directory.
 - docs/integrations.md is run by tests/integrations/test_examples.py (per example, against
   the real frameworks) and left out here.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import pytest
 
 from integrations.fake_chat import FakeChat
 from server.kit import free_port
+from store.conftest import new_pg_database
 
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md")
@@ -34,6 +38,7 @@ PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md")
 BLOCK = re.compile(r"(?:^<!-- (run|no-run: [^>]+?) -->\n)?^```(\w*)[^\n]*\n(.*?)^```$",
                    re.M | re.S)
 LLM_URLS = ("http://localhost:11434/v1", "https://api.openai.com/v1")
+PG_DSN = "postgresql://remem:secret@db.internal/remem"  # what the docs show a reader
 
 
 class Block(NamedTuple):
@@ -61,7 +66,11 @@ def test_every_code_block_runs_or_says_why_not() -> None:
     assert sum(runs(b) for p in PAGES for b in blocks(p)) >= 8
 
 
-def script(page: Path, llm_url: str) -> str:
+def needs_postgres(page: Path) -> bool:
+    return any(PG_DSN in b.code for b in blocks(page) if runs(b))
+
+
+def script(page: Path, llm_url: str, pg_dsn: str | None = None) -> str:
     steps = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT"]
     ports: dict[str, str] = {}
     for b in blocks(page):
@@ -71,6 +80,8 @@ def script(page: Path, llm_url: str) -> str:
                       b.code)
         for url in LLM_URLS:
             code = code.replace(url, llm_url)
+        if pg_dsn is not None:  # inside a Python string; a shell word needs quoting
+            code = code.replace(PG_DSN, pg_dsn if b.lang == "python" else shlex.quote(pg_dsn))
         steps.append(f"echo '### {b.page}:{b.line}' >&2")
         if b.lang == "python":
             steps.append(f"python - <<'REMEM_DOC_BLOCK'\n{code}REMEM_DOC_BLOCK")
@@ -90,7 +101,8 @@ def fake_llm() -> Iterator[FakeChat]:
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(runs(b) for b in blocks(p))],
                          ids=lambda p: p.name)
-def test_page_code_runs(page: Path, tmp_path: Path, fake_llm: FakeChat) -> None:
+def test_page_code_runs(page: Path, tmp_path: Path, fake_llm: FakeChat,
+                        request: pytest.FixtureRequest) -> None:
     if shutil.which("curl") is None:
         pytest.skip("no curl")
     pytest.importorskip("fastapi")
@@ -99,7 +111,9 @@ def test_page_code_runs(page: Path, tmp_path: Path, fake_llm: FakeChat) -> None:
            if not k.startswith(("REMEM_", "PYTHONWARNINGS", "OPENAI_"))}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HOME=str(tmp_path),
                XDG_DATA_HOME=str(tmp_path / "data"), OPENAI_API_KEY="sk-test")
-    text = script(page, fake_llm.url)
+    pg_dsn = new_pg_database(request.getfixturevalue("pg_server")) \
+        if needs_postgres(page) else None
+    text = script(page, fake_llm.url, pg_dsn)
     (tmp_path / "doc.sh").write_text(text, encoding="utf-8")
     done = subprocess.run(["bash", str(tmp_path / "doc.sh")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)

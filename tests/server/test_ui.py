@@ -287,3 +287,122 @@ def test_inspector_routes_on_an_in_memory_store() -> None:
             r = c.get(f"/v1/memories/{mid}/context")
             assert r.status_code == 200 and r.json()["sources"][0]["turns"][0]["is_source"]
             assert c.get("/v1/entities/999999", params={"user_id": "ana"}).status_code == 404
+
+
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'"> my <b>old</b> locker code'
+
+
+def test_archived_view_finds_what_maintain_forgot_and_restores_it(
+        server: Server, new_key: Any, browser: Any) -> None:
+    """What ``maintain``'s forget policy archived is listed (by a link from the timeline),
+    opened, restored: it leaves the archived view and is back in the timeline. Superseded
+    memories have their own list linking to the newer memory. Text stays text; another
+    tenant's archived memories never show."""
+    from playwright.sync_api import expect
+
+    stamp = f"{time.time_ns() % 10**9}"
+    key_a, key_b = new_key(f"ui-arch-a-{stamp}"), new_key(f"ui-arch-b-{stamp}")
+    recent = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86400))
+    _seed(server, key_a, "ana", "old", "2019-03-01T10:00:00Z", [
+        {"role": "user", "name": "Ana", "id": "o1", "content": "I parked at the Rossio garage."},
+        {"role": "user", "name": "Ana", "id": "o2", "content": HOSTILE}])
+    _seed(server, key_a, "ana", "new", recent, [
+        {"role": "user", "name": "Ana", "id": "r1", "content": "I work at a bakery now."},
+        {"role": "user", "name": "Ana", "id": "r2", "content": "I run the bakery now."}])
+    _seed(server, key_b, "ana", "old", "2019-03-01T10:00:00Z",
+          [{"role": "user", "name": "Ana", "content": "Tenant B remembers Wombats."}])
+    by_text = {m["text"]: m["id"] for m in _memories(server, key_a, "ana")}
+    with server.client(key_a) as c:
+        r = c.post("/v1/maintain", json={
+            "user_id": "ana", "dedupe": False, "summaries": False, "profiles": False,
+            "forget": {"half_life_days": 30, "threshold": 0.5, "min_age_days": 30}})
+        assert r.status_code == 200 and r.json()["archived"] == 2, r.text
+        r = c.post(f"/v1/memories/{by_text['I work at a bakery now.']}/supersede",
+                   json={"by": by_text["I run the bakery now."]})
+        assert r.status_code == 200, r.text
+        archived = c.get("/v1/memories", params={"user_id": "ana", "status": "archived",
+                                                 "type": "all"}).json()["memories"]
+    assert {m["text"] for m in archived} == {"I parked at the Rossio garage.", HOSTILE}
+    with server.client(key_b) as c:
+        b_id = _memories(server, key_b, "ana")[0]["id"]
+        assert c.post(f"/v1/memories/{b_id}/archive", json={}).status_code == 200
+    garage = by_text["I parked at the Rossio garage."]
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(f"{server.url}/ui/")
+        page.fill("#key", key_a)
+        page.click("#login-form button")
+        expect(page.locator("#users")).to_contain_text("ana")
+        title = page.title()
+
+        # -- the timeline leaves them out, and links to them ---------------------------
+        page.goto(f"{server.url}/ui/#/u/ana")
+        timeline = page.locator("#timeline")
+        expect(timeline).to_contain_text("I run the bakery now.")
+        assert "Rossio" not in timeline.inner_text()  # archived
+        assert "I work at a bakery" not in timeline.inner_text()  # superseded
+        expect(page.locator("#view")).to_contain_text("Not shown: 2 archived, 1 superseded")
+        page.get_by_role("link", name="2 archived").click()
+
+        # -- the archived view: both, as text, and nothing of tenant B -------------------
+        table = page.locator("#archived")
+        expect(table.locator("tbody tr")).to_have_count(2)
+        assert set(table.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.id)")) == {m["id"] for m in archived}
+        expect(table).to_contain_text(HOSTILE)  # shown literally ...
+        expect(table.locator("img, b")).to_have_count(0)  # ... never parsed as HTML
+        assert page.title() == title
+        assert "Wombats" not in page.locator("#view").inner_text()
+        expect(page.locator("#show-archived")).to_have_text("archived2")
+        page.screenshot(path=str(ARTIFACTS / "ui-archived.png"), full_page=True)
+
+        # -- click through, restore: gone from the archived view, back in the timeline ----
+        table.get_by_role("link", name="I parked at the Rossio garage.").click()
+        expect(page.locator("#status")).to_have_text("archived")
+        expect(page.locator("#history")).to_contain_text("ARCHIVE")
+        page.click("#restore")
+        expect(page.locator("#status")).to_have_text("active")
+        page.locator("#crumbs").get_by_role("link", name="ana").click()
+        page.locator(".tabs").get_by_role("link", name="Archived").click()
+        expect(table.locator("tbody tr")).to_have_count(1)
+        expect(table).to_contain_text(HOSTILE)
+        assert "Rossio" not in table.inner_text()
+        expect(page.locator("#show-archived")).to_have_text("archived1")
+        page.get_by_role("link", name="Timeline").click()
+        expect(page.locator("#timeline")).to_contain_text("I parked at the Rossio garage.")
+        expect(page.locator("#view")).to_contain_text("Not shown: 1 archived, 1 superseded")
+        with server.client(key_a) as c:
+            assert c.get(f"/v1/memories/{garage}").json()["status"] == "active"
+
+        # -- superseded: listed with its successor, one click away ------------------------
+        page.get_by_role("link", name="1 superseded").click()
+        table = page.locator("#archived[data-status=superseded]")
+        expect(table.locator("tbody tr")).to_have_count(1)
+        expect(table).to_contain_text("I work at a bakery now.")
+        table.locator("td.mono a").click()
+        expect(page.locator("#memory-text")).to_have_text("I run the bakery now.")
+        expect(page.locator("#status")).to_have_text("active")
+        page.go_back()
+        table.get_by_role("link", name="I work at a bakery now.").click()
+        expect(page.locator("#status")).to_have_text("superseded")
+        expect(page.locator("#restore")).to_have_count(0)  # not archived: nothing to restore
+
+        # -- tenant B sees only its own archived memory ------------------------------------
+        page.evaluate(f"sessionStorage.setItem('remem.key', {json.dumps(key_b)})")
+        page.goto(f"{server.url}/ui/#/u/ana/archived")
+        page.reload()
+        expect(page.locator("#archived tbody tr")).to_have_count(1)
+        expect(page.locator("#archived")).to_contain_text("Tenant B remembers Wombats.")
+        assert "Rossio" not in page.locator("#view").inner_text()
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "ui-archived-failure.png"), full_page=True)
+        raise
+    finally:
+        ctx.close()
+    outside = [u for u in requests if not u.startswith(server.url)]
+    assert outside == [], outside  # offline: nothing but this server

@@ -17,21 +17,8 @@ BACKENDS = ["sqlite", "postgres"]
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One PostgreSQL server for the session (no skip: a missing server is a failure)."""
-    datadir = tmp_path_factory.mktemp("pg") / "data"
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        srv = pgserver.get_server(datadir, cleanup_mode="delete")
-    try:
-        yield srv
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srv.cleanup()
+# pg_server (one PostgreSQL server per test session) is in tests/conftest.py, shared
+# with tests/test_docs_run.py
 
 
 def new_pg_database(srv: Any) -> str:

@@ -155,6 +155,7 @@ async function route() {
       if (tab === "search") await viewSearch(out, uid, params);
       else if (tab === "entities") await viewEntities(out, uid, params);
       else if (tab === "entity") await viewEntity(out, uid, parts[3], params);
+      else if (tab === "archived") await viewArchived(out, uid, params);
       else await viewTimeline(out, uid, params);
     } else if (parts[0] === "m" && parts[1]) {
       crumbs(["users", "#/users"], "memory");
@@ -176,7 +177,7 @@ function userTabs(uid, active) {
   const tab = (name, label) => h("a", { href: userHref(uid, name === "timeline" ? "" : name),
                                         class: active === name ? "active" : null }, label);
   return h("div", { class: "tabs" }, tab("timeline", "Timeline"), tab("search", "Search"),
-    tab("entities", "Entities"), h("span", { class: "spacer" }),
+    tab("entities", "Entities"), tab("archived", "Archived"), h("span", { class: "spacer" }),
     h("button", { type: "button", id: "export", onclick: () => exportUser(uid) },
       "Export JSONL"));
 }
@@ -245,13 +246,63 @@ function groupBySession(memories) {
 
 async function viewTimeline(out, uid, params) {
   const offset = Number(params.get("offset")) || 0;
-  const data = await api(`/v1/memories?${qs({ user_id: uid, limit: PAGE, offset })}`);
+  const [data, gone] = await Promise.all([
+    api(`/v1/memories?${qs({ user_id: uid, limit: PAGE, offset })}`), outOfSearch(uid)]);
   out.append(h("h1", {}, `Timeline of ${uid}`),
-    h("p", { class: "muted" }, `${data.total} memories by event time, grouped by session.`));
+    h("p", { class: "muted" }, `${data.total} memories by event time, grouped by session.`,
+      gone.archived + gone.superseded ? [" Not shown: ",
+        link(userHref(uid, "archived"), `${gone.archived} archived`), ", ",
+        link(`${userHref(uid, "archived")}?status=superseded`, `${gone.superseded} superseded`),
+        "."] : null));
   const go = (o) => setParams(userHref(uid), { offset: o });
   out.append(pager(offset, data.total, PAGE, go),
     h("div", { id: "timeline" }, groupBySession(data.memories)),
     pager(offset, data.total, PAGE, go));
+}
+
+// how many of a user's memories (of any type) are archived and superseded: out of search
+async function outOfSearch(uid) {
+  const total = async (status) =>
+    (await api(`/v1/memories?${qs({ user_id: uid, type: "all", status, limit: 1 })}`)).total;
+  const [archived, superseded] = await Promise.all([total("archived"), total("superseded")]);
+  return { archived, superseded };
+}
+
+// archived (by hand or by `maintain --forget`) or superseded memories, to find and restore
+async function viewArchived(out, uid, params) {
+  const status = params.get("status") === "superseded" ? "superseded" : "archived";
+  const offset = Number(params.get("offset")) || 0;
+  const [data, gone] = await Promise.all([
+    api(`/v1/memories?${qs({ user_id: uid, type: "all", status, limit: PAGE, offset })}`),
+    outOfSearch(uid)]);
+  const choice = (name) => h("a", { href: `${userHref(uid, "archived")}?${qs({ status: name })}`,
+                                    class: `chip${status === name ? " active" : ""}`,
+                                    id: `show-${name}` }, name, h("span", { class: "n" }, gone[name]));
+  out.append(h("h1", {}, `Out of search: ${uid}`), h("div", { class: "chips" },
+    choice("archived"), choice("superseded")),
+  h("p", { class: "muted" }, status === "archived"
+    ? "Archived memories are kept but not searched (archived by hand or by maintain's " +
+      "forget policy). Open one to restore it."
+    : "Superseded memories were replaced by a newer one; search as_of a time they were " +
+      "valid still finds them."));
+  if (!data.total) {
+    out.append(h("p", { class: "notice", id: "archived-empty" }, `No ${status} memories.`));
+    return;
+  }
+  const go = (o) => setParams(userHref(uid, "archived"), { status, offset: o });
+  out.append(h("table", { id: "archived", "data-status": status },
+    h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "who"), h("th", {}, "memory"),
+      h("th", {}, "session"),
+      status === "archived" ? null : [h("th", {}, "valid to"), h("th", {}, "superseded by")])),
+    h("tbody", {}, data.memories.map((m) => h("tr", { "data-id": m.id },
+      h("td", {}, fmtTime(m.event_time || m.created_at)), h("td", {}, m.speaker || ""),
+      h("td", { class: "text" }, link(`#/m/${enc(m.id)}`, m.text),
+        m.type !== "turn" ? h("span", { class: "badge" }, m.type) : null),
+      h("td", {}, m.session_id || "—"),
+      status === "archived" ? null : [h("td", {}, fmtTime(m.valid_to)),
+        h("td", { class: "mono", title: m.superseded_by },
+          link(`#/m/${enc(m.superseded_by)}`, `${m.superseded_by.slice(0, 8)}…`))])))),
+  pager(offset, data.total, PAGE, go));
 }
 
 function scoreBar(explain) {
@@ -408,10 +459,12 @@ async function viewMemory(out, id) {
       h("dt", {}, "speaker"), h("dd", {}, mem.speaker || "—"),
       h("dt", {}, "type"), h("dd", {}, mem.type),
       h("dt", {}, "status"), h("dd", {}, h("span", { class: `badge ${memStatus(mem)}`, id: "status" },
-        memStatus(mem))),
+        memStatus(mem)), memStatus(mem) === "active" ? null : [" ", link(
+          `${userHref(mem.user_id, "archived")}?${qs({ status: memStatus(mem) })}`,
+          `all ${memStatus(mem)}`)]),
       h("dt", {}, "valid to"), h("dd", {}, mem.valid_to ? fmtTime(mem.valid_to) : "—"),
       h("dt", {}, "superseded by"), h("dd", { class: "mono" }, mem.superseded_by
-        ? link(`#/memory/${enc(mem.superseded_by)}`, mem.superseded_by) : "—"),
+        ? link(`#/m/${enc(mem.superseded_by)}`, mem.superseded_by) : "—"),
       h("dt", {}, "event time"), h("dd", {}, fmtTime(mem.event_time)),
       h("dt", {}, "created / updated"), h("dd", {}, `${fmtTime(mem.created_at)} / ${fmtTime(mem.updated_at)}`),
       h("dt", {}, "source ids"), h("dd", { class: "mono" }, mem.source_ids.join(", ")),
