@@ -168,7 +168,7 @@ class ScopeCacheMixin:
         self._snapshot("size", self._sizes, user_id, lambda b: int(json.loads(b)))
         n = int(self._incremental(
             self._sizes, user_id, lambda: self._q(SCOPE_SIZE.format(""), (user_id,))[0][0],
-            lambda old, mark: old + self._q(SCOPE_SIZE.format("+") + " AND rowid > ?",
+            lambda old, mark: old + self._q(SCOPE_SIZE.format("") + " AND rowid > ?",
                                             (user_id, mark))[0][0]))
         self._keep("size", self._sizes, user_id, lambda v: json.dumps(int(v)).encode(), n)
         return n
@@ -177,11 +177,11 @@ class ScopeCacheMixin:
         """Entity key -> (entity id, number of active memories mentioning it)."""
         added = ("SELECT e.key, e.id, count(*) FROM memories m JOIN memory_entities me "
                  "ON me.memory_rowid = m.rowid JOIN entities e ON e.id = me.entity_id "
-                 "WHERE m.rowid > ? AND +m.user_id=? AND m.status='active' GROUP BY e.id")
+                 "WHERE m.user_id=? AND m.rowid > ? AND m.status='active' GROUP BY e.id")
 
         def delta(old: dict[str, tuple[int, int]], mark: int) -> dict[str, tuple[int, int]]:
             new = dict(old)  # a fresh dict: a search may be reading the old one
-            for k, i, n in self._q(added, (mark, user_id)):
+            for k, i, n in self._q(added, (user_id, mark)):
                 new[k] = (i, new.get(k, (i, 0))[1] + n)
             return new
 
@@ -197,7 +197,7 @@ class ScopeCacheMixin:
         """Distinct speaker names in a user's active memories."""
         def delta(old: list[str], mark: int) -> list[str]:
             seen = set(old)
-            return old + [r[0] for r in self._q(SPEAKERS.format("+") + " AND rowid > ?",
+            return old + [r[0] for r in self._q(SPEAKERS.format("") + " AND rowid > ?",
                                                 (user_id, mark)) if r[0] not in seen]
 
         self._snapshot("speakers", self._speakers, user_id, lambda b: list(json.loads(b)))

@@ -57,7 +57,7 @@ class LexicalMixin:
         """The user's index, brought up to date from the rows added since (also after
         changes, see ``_reconcile``)."""
         def since(cache: LexCache, mark: int) -> LexCache:
-            cache.add(self._q(_ROWS.format("+", " AND rowid > ? ORDER BY rowid"),
+            cache.add(self._q(_ROWS.format("", " AND rowid > ? ORDER BY rowid"),
                               (user_id, mark)))
             return cache
 

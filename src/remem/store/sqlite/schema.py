@@ -298,13 +298,22 @@ def _m7_erasures(db: sqlite3.Connection) -> None:
     )
 
 
+def _m8_user_rows(db: sqlite3.Connection) -> None:
+    """An index of each user's rows in row id order (an index on ``user_id`` holds
+    (user_id, rowid)): the search caches read a user's rows added since a row id mark,
+    or all of them, without walking other users' rows. In a 1M-memory file of 1,000
+    users a user's first search read the whole table for its vectors (~245 ms)."""
+    _run_script(db, "CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id);")
+
+
 # the types migration 3 keeps out of the FTS index (spelled out: a migration must not
 # change when a constant elsewhere does; today it equals sql.UNRANKED_SQL)
 UNINDEXED_TYPES = "('summary', 'profile')"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_entities,
                                                            _m3_lifecycle, _m4_vectors, _m5_no_fts,
-                                                           _m6_snapshots, _m7_erasures]
+                                                           _m6_snapshots, _m7_erasures,
+                                                           _m8_user_rows]
 
 
 def migrate(db: sqlite3.Connection) -> int:

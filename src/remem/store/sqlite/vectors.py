@@ -48,8 +48,8 @@ class VectorMixin:
         def load(mark: int, old: VectorCache | None) -> VectorCache:
             rows = self._q(
                 "SELECT m.id, m.agent_id, m.session_id, v.data FROM memories m "
-                # "+m.user_id": walk the rowid range, not the user's whole index range
-                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE +m.user_id=? "
+                # index memories_user: the user's rows above the mark, in rowid order
+                "JOIN vectors v ON v.memory_rowid = m.rowid WHERE m.user_id=? "
                 "AND m.status='active' AND m.embed_model=? AND m.rowid > ? "
                 f"AND m.type NOT IN {UNRANKED_SQL} ORDER BY m.rowid",
                 (user_id, model, mark))
