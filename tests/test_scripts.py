@@ -40,3 +40,17 @@ def test_search_cpu_fills_the_store_once_and_reports_cpu_and_wall(tmp_path: Path
     _run("scripts/search_cpu.py", str(store), "300")  # a second run adds nothing
     with Memory(store) as m:
         assert m.store.scope_size("u") == n
+
+
+def test_first_searches_separates_users_first_searches_from_later_ones(tmp_path: Path) -> None:
+    from remem import HashingEmbedder
+
+    store = tmp_path / "users.db"
+    with Memory(store, embedder=HashingEmbedder()) as m:
+        for u in range(3):
+            m.add([{"content": f"user {u} note {i} about a trip"} for i in range(20)],
+                  user_id=f"scale-{u}")
+    out = _run("scripts/first_searches.py", str(store), "12", "--hashing")
+    lines = out.splitlines()
+    assert re.fullmatch(r"first search of a user: n [12] p50 [\d.]+ p95 [\d.]+ ms", lines[0])
+    assert re.fullmatch(r"later searches: n 1[01] p50 [\d.]+ p95 [\d.]+ ms", lines[1])
