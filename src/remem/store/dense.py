@@ -367,14 +367,19 @@ def _strings(values: Sequence[Any]) -> np.ndarray:
 
 def vectors_to_bytes(cache: VectorCache) -> bytes:
     """A user's cached vectors as one blob of plain arrays (:mod:`.blobs`, no pickle):
-    the int8 codes and scales, the ids, and the sign bits (built here for a scope large
-    enough to use them, so a fresh process does not build them on its first search)."""
-    signs = cache.sign_codes()
+    the int8 codes and scales, the ids, and the sign bits of a scope large enough to use
+    them (so a fresh process does not build them on its first search). Reads ``cache``
+    only: the sign bits are built here, not filed in the cache, when it has none that
+    cover every row (a save may run beside a search)."""
+    signs = cache.signs
+    if len(cache.ids) > EXACT_MAX and (signs is None or signs.n != len(cache.ids)
+                                       or signs.stale(len(cache.ids))):
+        signs = SignCodes(cache.grid)
     arrays: dict[str, Any] = {
         "codes": cache.grid.codes, "scales": cache.grid.scales,
         "model": np.frombuffer(cache.model.encode(), dtype=np.uint8),
         "meta": _strings([cache.ids.tolist(), cache.agents.tolist(), cache.sessions.tolist()])}
-    if signs is not None and signs.n == len(cache.ids):
+    if signs is not None and len(cache.ids) > EXACT_MAX:
         arrays.update(signs.to_arrays())
     return blobs.pack(arrays)
 

@@ -34,7 +34,9 @@ class VectorMixin:
     def vectors(self, scope: Scope, embed_model: str) -> tuple[list[str], np.ndarray]:
         """Ids and unit vectors of the scope's active memories embedded by the model (from
         the search cache)."""
-        return self._vectors(scope.user_id, embed_model).in_scope(scope)
+        with self._lock:
+            cache = self._vectors(scope.user_id, embed_model)
+        return cache.in_scope(scope)
 
     def vectors_of(self, user_id: str, ids: Sequence[str],
                    embed_model: str) -> dict[str, np.ndarray]:
