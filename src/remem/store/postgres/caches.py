@@ -20,6 +20,12 @@ serves every read of the block, so a search costs one version check, not one per
 
 Users searched least recently are dropped once the values hold more than
 ``cache_memories`` memories in all.
+
+No cold start: the values of a large scope are saved in the database with the version,
+mutation count and highest row id they are filed under (``snapshots``), and a worker
+that holds no value of a user files the saved one as if it had computed it: the path
+above brings it up to date (adds appended, changes reconciled or recomputed). A saved
+value is an entry exactly as it was filed, so the argument above covers it too.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
+
+from .snapshots import Codec
 
 Update = Callable[[Any, Any, bool], Any]  # (connection, old value or None, mutated) -> value
 
@@ -41,6 +49,8 @@ class PgCacheMixin:
     _recent: "OrderedDict[str, int]"
 
     _pins: threading.local
+    _load_saved: Callable[[Any, str, str, Codec], tuple[int, int, Any] | None]
+    _maybe_save: Callable[[str, str, Codec], None]
 
     def _state(self, conn: Any, user_id: str) -> tuple[int, int]:
         row = conn.execute("SELECT version, mutations FROM scope_versions WHERE user_id=%s",
@@ -63,25 +73,32 @@ class PgCacheMixin:
             del pins[user_id]
 
     def _current(self, kind: str, user_id: str, update: Update,
-                 size: Callable[[Any], int]) -> Any:
+                 size: Callable[[Any], int], codec: Codec | None = None) -> Any:
         """The user's ``kind`` value as of the user's scope version now (or as pinned):
-        the cached one, or ``update(conn, old value or None, mutated since)``. Caller
-        holds ``_cache_lock`` while using the value."""
+        the cached one, or ``update(conn, old value or None, mutated since)``; with a
+        ``codec``, a worker holding none starts from the saved one, and large values are
+        saved (``snapshots``). Caller holds ``_cache_lock`` while using the value."""
         state = self._pins.__dict__.get("users", {}).get(user_id)
         hit = self._values.get((kind, user_id))
+        changed = False
         if state is not None and hit is not None and hit[0] == state[0]:
             value = hit[2]
         else:
             with self._conn() as conn:
                 version, mutations = state if state is not None else self._state(conn, user_id)
                 hit = self._values.get((kind, user_id))
+                if hit is None and codec is not None:
+                    hit = self._load_saved(conn, kind, user_id, codec)
                 if hit is not None and hit[0] == version:
                     value = hit[2]
                 else:
                     old = hit[2] if hit is not None else None
                     value = update(conn, old, hit is not None and hit[1] != mutations)
-                    self._values[(kind, user_id)] = (version, mutations, value)
+                    changed = True
+                self._values[(kind, user_id)] = (version, mutations, value)
         self._used(user_id, kind, size(value))
+        if changed and codec is not None:
+            self._maybe_save(kind, user_id, codec)
         return value
 
     def _used(self, user_id: str, kind: str, memories: int) -> None:

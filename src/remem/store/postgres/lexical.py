@@ -1,6 +1,7 @@
 """The PostgreSQL store's lexical search: the SQLite store's per-user BM25
 (:class:`..lexicon.LexCache`: same tokenizer, stemmer, K1/B and per-user statistics), held
-by each worker and kept current by the user's scope version (see ``caches``)."""
+by each worker and kept current by the user's scope version (see ``caches``); a large
+scope's index is saved for fresh workers (``snapshots``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from ...types import Scope
 from ..lexicon import LexCache
 from ..protocol import QueryTerms
 from ..sql import UNRANKED_SQL
+from .snapshots import Codec
 
 _ROWS = ("SELECT rid, id, agent_id, session_id, text, keys, updated_at FROM memories "
          "WHERE user_id=%s AND status='active' AND type NOT IN " + UNRANKED_SQL + "{} "
          "ORDER BY rid")
+# saved as ``LexCache.to_bytes`` (which holds the cache's row id mark)
+_CODEC = Codec(lambda cache: (cache.to_bytes(), cache.mark),
+               lambda blob, mark: LexCache.from_bytes(blob))
 
 
 def _update(user_id: str) -> Any:
@@ -46,7 +51,7 @@ class PgLexicalMixin:
     _current: Any
 
     def _lexicon(self, user_id: str) -> LexCache:
-        return self._current("lexicon", user_id, _update(user_id), lambda c: c.rows.n)
+        return self._current("lexicon", user_id, _update(user_id), lambda c: c.rows.n, _CODEC)
 
     def lexical(self, scope: Scope, terms: QueryTerms, limit: int,
                 allowed: set[str] | None = None,

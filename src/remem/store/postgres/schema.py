@@ -171,11 +171,29 @@ CREATE TABLE IF NOT EXISTS erasures (
 );
 """
 
-MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4, _M5]
+# saved search values (``snapshots``): a large scope's BM25 index, vectors and statistics as
+# of a scope version, so a fresh worker starts from them instead of reading and indexing
+# every memory again. Derived data: emptying the table loses nothing but time. The blobs
+# are stored uncompressed (EXTERNAL): they are mostly numbers, and a read is a plain copy.
+_M6 = """
+CREATE TABLE search_snapshots (
+    user_id   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    version   BIGINT NOT NULL,
+    mutations BIGINT NOT NULL,
+    max_rid   BIGINT NOT NULL,
+    memories  BIGINT NOT NULL,
+    data      BYTEA NOT NULL,
+    PRIMARY KEY (user_id, kind)
+);
+ALTER TABLE search_snapshots ALTER COLUMN data SET STORAGE EXTERNAL;
+"""
+
+MIGRATIONS: list[str] = [_M1, _M2, _M3, _M4, _M5, _M6]
 # every table the migrations create (for sizes; the key store's api_keys is not remem data)
 TABLES = ("remem_meta", "episodes", "memories", "history", "scope_versions", "entities",
           "memory_entities", "vector_indexes", "memory_access",
-          "erasures")
+          "erasures", "search_snapshots")
 
 
 def migrate(conn: Any) -> int:

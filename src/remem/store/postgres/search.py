@@ -2,7 +2,8 @@
 :class:`..dense.VectorCache` per embedding model, ranked by :func:`..dense.rank` exactly
 as in the SQLite store), kept current by the user's scope version (see ``caches``).
 Vectors are stored on the int8 grid SQLite stores (``dense.on_grid``), so both stores
-rank the same numbers. Lexical search is in ``lexical``."""
+rank the same numbers. A large scope's vectors are saved for fresh workers
+(``snapshots``). Lexical search is in ``lexical``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import numpy as np
 
 from ...errors import StoreError
 from ...types import Scope
-from ..dense import Grid, VectorCache, grid_columns, on_grid, rank, to_grid, vector_columns
+from ..dense import (Grid, VectorCache, grid_columns, on_grid, rank, to_grid, vector_columns,
+                     vectors_from_bytes, vectors_to_bytes)
 from ..sql import UNRANKED_SQL
+from .snapshots import Codec
 
 _ROWS = ("SELECT rid, id, agent_id, session_id, vector_send(embedding) FROM memories "
          "WHERE user_id=%s AND status='active' AND embed_model=%s AND type NOT IN "
@@ -33,6 +36,17 @@ def _grid(blobs: Sequence[bytes]) -> Grid:
         raise StoreError("stored vectors of one embedding model differ in dimension")
     raw = np.frombuffer(b"".join(blobs), dtype=">f4").reshape(len(blobs), width // 4)
     return to_grid(raw[:, 1:].astype(np.float32))
+
+
+def _codec(model: str) -> Codec:
+    """Saved vectors (``dense.vectors_to_bytes``) of one model, with their row id mark."""
+    def decode(blob: bytes, mark: int) -> tuple[VectorCache, int]:
+        cache = vectors_from_bytes(blob)
+        if cache.model != model:
+            raise ValueError(f"saved vectors are of {cache.model!r}, not {model!r}")
+        return cache, mark
+
+    return Codec(lambda value: (vectors_to_bytes(value[0]), value[1]), decode)
 
 
 class SearchMixin:
@@ -58,7 +72,7 @@ class SearchMixin:
             return VectorCache(model, columns, old[0].signs if old is not None else None), mark
 
         return self._current("vectors:" + model, user_id, update,
-                             lambda v: len(v[0].ids))[0]
+                             lambda v: len(v[0].ids), _codec(model))[0]
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:

@@ -24,11 +24,14 @@ import numpy as np
 from ...errors import StoreError
 from ...types import MemoryRecord
 from ..records import MEMORY_COLS, MEMORY_FIELDS
-from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS, Dialect, SQLStore, chunks
+from ..snapshots import SNAPSHOT_MIN
+from ..sql import Dialect, SQLStore, chunks
 from . import schema as _pg_schema
 from .caches import PgCacheMixin
 from .lexical import PgLexicalMixin
 from .search import SearchMixin, _vec
+from .snapshots import Codec, PgSnapshotMixin
+from .stats import PgStatsMixin
 from .transfer import PgTransferMixin
 
 
@@ -90,14 +93,16 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, SQLStore):
+class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgSnapshotMixin,
+                    PgTransferMixin, SQLStore):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
-    between processes (each ``remem serve`` worker opens its own pool)."""
+    between processes (each ``remem serve`` worker opens its own pool). Search values of
+    scopes of ``snapshot_min`` memories and more are saved for fresh workers."""
 
     dialect = DIALECT
 
     def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 30.0,
-                 cache_memories: int = 1_000_000) -> None:
+                 cache_memories: int = 1_000_000, snapshot_min: int = SNAPSHOT_MIN) -> None:
         try:
             import psycopg
             from psycopg.types.json import Jsonb
@@ -114,6 +119,12 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         self._recent: OrderedDict[str, int] = OrderedDict()
         self._pins = threading.local()  # user -> pinned scope state (caches.py)
         self.cache_memories = cache_memories  # searched users' indexes kept up to this size
+        self.snapshot_min = snapshot_min  # scopes this large have their values saved
+        self._saved: dict[tuple[str, str], int] = {}  # see snapshots.py
+        self._jobs: dict[tuple[str, str], Codec] = {}
+        self._jobs_cv = threading.Condition()
+        self._saver: threading.Thread | None = None
+        self._closing = False
         self._pool: Any = None
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
@@ -128,7 +139,9 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
 
     # -- plumbing -------------------------------------------------------------------
     def close(self) -> None:
+        """Finish saving search values (``snapshots``), then close the pool."""
         if self._pool is not None:
+            self._stop_saving()
             self._pool.close()
 
     @contextmanager
@@ -160,26 +173,36 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
         raise AssertionError("unreachable")
 
     def _forgetting(self, user_id: str, erase: Callable[[], dict[str, int]]) -> dict[str, int]:
-        """Erase, drop the user's cached values, then VACUUM the tables the rows were in,
-        so the dead tuples' space is pruned and reused (their bytes may stay in free space
-        of the data files, the WAL archive and backups until those are recycled)."""
+        """Erase, drop the user's cached and saved search values, then VACUUM the tables
+        the rows were in, so the dead tuples' space is pruned and reused (their bytes may
+        stay in free space of the data files, the WAL archive and backups until those are
+        recycled)."""
         counts = erase()
-        with self._cache_lock:  # the worker's search values of the user (caches.py)
-            for key in [k for k in self._values if k[1] == user_id]:
-                del self._values[key]
+        self._drop_user(user_id)
         try:
             with self._pg.connect(self.dsn, autocommit=True) as conn:
                 conn.execute("VACUUM memories, memory_access, episodes, history, entities, "
-                             "memory_entities")
+                             "memory_entities, search_snapshots")
         except self._pg.Error as exc:  # erased all the same: the next autovacuum prunes
             log.warning("forget_user: VACUUM after the erasure failed: %s", exc)
         return counts
 
-    def _cached(self, kind: str, user_id: str, compute: Callable[[Any], Any]) -> Any:
-        """``compute(conn)`` for a user, cached until the user's scope version changes."""
+    def _drop_user(self, user_id: str) -> None:
+        """After a user's memories went: this worker's search values of the user and the
+        saved ones (``snapshots``: deleted after the erasure committed)."""
         with self._cache_lock:
-            return self._current(kind, user_id, lambda conn, old, mutated: compute(conn),
-                                 lambda value: 0)
+            for key in [k for k in self._values if k[1] == user_id]:
+                del self._values[key]
+        try:
+            self._drop_saved(user_id)
+        except self._pg.Error as exc:
+            raise StoreError(f"store write failed: {exc}") from exc
+
+    def delete_scope(self, scope: Any) -> int:
+        n = super().delete_scope(scope)
+        if scope.agent_id is None and scope.session_id is None:  # the whole user
+            self._drop_user(scope.user_id)
+        return n
 
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
         """Records for ids, in the given order (missing ids left out). With ``user_id``,
@@ -270,22 +293,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgCacheMixin, PgTransferMixin, 
                 "AND embedding IS NOT NULL", args))
         return out
 
-    # -- statistics (cached per scope version) -----------------------------------------
-    def scope_size(self, user_id: str) -> int:
-        """Active memories of a user (cached until the user's scope changes)."""
-        return int(self._cached("sizes", user_id, lambda c: self._x(
-            c, SCOPE_SIZE.format(""), (user_id,)).fetchone()[0]))
-
-    def entity_stats(self, user_id: str) -> dict[str, tuple[int, int]]:
-        """Entity key -> (entity id, number of active memories mentioning it)."""
-        return self._cached("entities", user_id, lambda c: {
-            k: (i, n) for k, i, n in self._x(c, ENTITY_STATS, (user_id,)).fetchall()})
-
-    def speakers(self, user_id: str) -> list[str]:
-        """Distinct speaker names in a user's memories (cached until the scope changes)."""
-        return self._cached("speakers", user_id, lambda c: [
-            r[0] for r in self._x(c, SPEAKERS.format(""), (user_id,)).fetchall()])
-
+    # -- sizes ---------------------------------------------------------------------
     def size_bytes(self) -> int:
         """Bytes on disk of remem's tables, with their indexes and TOAST."""
         return int(self._q(

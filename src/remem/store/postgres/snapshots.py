@@ -1,0 +1,158 @@
+"""Saved search values of the PostgreSQL store (``search_snapshots``, schema migration 6):
+a large scope's BM25 index, vectors and statistics, so a fresh worker starts from them
+(``caches._current``) instead of reading and indexing every memory of the user again.
+
+When (``..snapshots.due``): once the scope holds ``snapshot_min`` memories, again when it
+grew by a quarter. A value to save is encoded and written by a background thread, after
+the search that made it: the search does not wait for ~100 MB to be written, and the
+thread encodes whatever entry the worker holds by then, with the version, mutation count
+and highest row id it is filed under.
+
+Never behind the rows it claims, never after an erasure: the thread writes only while the
+user's scope has the mutation count the entry is filed under (checked after taking a
+shared advisory lock on the user), and ``forget_user`` / ``delete_scope`` delete the
+user's saved values after their erasure committed, under the same lock taken exclusively.
+So a save that checked before the erasure committed has committed before that delete
+runs, and one that checks after it sees the new mutation count and writes nothing. The
+lock is only ever tried (``pg_try_advisory_xact_lock_shared``): a save never waits for it
+and writers of memories never wait for a save."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..snapshots import due
+
+log = logging.getLogger("remem")
+LOCK_CLASS = 0x72656D73  # first key of the per-user advisory lock (second: hashtext(user))
+
+_LOAD = ("SELECT version, mutations, max_rid, memories, data FROM search_snapshots "
+         "WHERE user_id=%s AND kind=%s")
+_SAVE = ("INSERT INTO search_snapshots(user_id, kind, version, mutations, max_rid, memories, "
+         "data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, kind) DO UPDATE SET "
+         "version = excluded.version, mutations = excluded.mutations, max_rid = "
+         "excluded.max_rid, memories = excluded.memories, data = excluded.data "
+         "WHERE search_snapshots.version <= excluded.version")
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one kind of value is saved: ``encode(value)`` gives (blob, highest row id the
+    value holds); ``decode(blob, that row id)`` the value again (raises when it cannot)."""
+
+    encode: Callable[[Any], tuple[bytes, int]]
+    decode: Callable[[bytes, int], Any]
+
+
+class PgSnapshotMixin:
+    """Loading and saving of ``PostgresStore``'s search values."""
+
+    _pool: Any
+    _pg: Any
+    _cache_lock: threading.RLock
+    _values: dict[tuple[str, str], tuple[int, int, Any]]
+    _recent: Any
+    snapshot_min: int
+    # (kind, user) -> memories in the scope when it was last saved or loaded here
+    _saved: dict[tuple[str, str], int]
+    _jobs: dict[tuple[str, str], Codec]  # values to save, oldest first
+    _jobs_cv: threading.Condition
+    _saver: threading.Thread | None
+    _closing: bool
+
+    def _load_saved(self, conn: Any, kind: str, user_id: str,
+                    codec: Codec) -> tuple[int, int, Any] | None:
+        """The user's saved ``kind`` value as an entry (version, mutations, value), or
+        ``None`` when none is saved or it cannot be read (the caller builds it then)."""
+        row = conn.execute(_LOAD, (user_id, kind), binary=True).fetchone()
+        if row is None:
+            return None
+        version, mutations, max_rid, memories, data = row
+        try:
+            value = codec.decode(bytes(data), int(max_rid))
+        except Exception as exc:  # written by another version? Build it afresh
+            log.info("saved %s of user %r unreadable (%s): building it", kind, user_id, exc)
+            return None
+        self._saved[(kind, user_id)] = int(memories)
+        return int(version), int(mutations), value
+
+    def _maybe_save(self, kind: str, user_id: str, codec: Codec) -> None:
+        """Queue the user's ``kind`` value for saving when the scope is large and has
+        grown since the saved one (``..snapshots.due``). Caller holds ``_cache_lock``."""
+        memories = self._recent.get(user_id, 0)
+        if not due(memories, self._saved.get((kind, user_id)), self.snapshot_min):
+            return
+        self._saved[(kind, user_id)] = memories
+        with self._jobs_cv:
+            if self._closing:
+                return
+            self._jobs[(kind, user_id)] = codec
+            if self._saver is None:
+                self._saver = threading.Thread(target=self._save_loop, daemon=True,
+                                               name="remem-snapshots")
+                self._saver.start()
+            self._jobs_cv.notify()
+
+    def _save_loop(self) -> None:
+        while True:
+            with self._jobs_cv:
+                while not self._jobs and not self._closing:
+                    self._jobs_cv.wait()
+                if not self._jobs:
+                    return
+                key = next(iter(self._jobs))
+                codec = self._jobs.pop(key)
+            try:
+                self._save(*key, codec)
+            except Exception as exc:  # best effort: the next growth tries again
+                log.warning("saving the search %s of user %r failed: %s", key[0], key[1], exc)
+
+    def _save(self, kind: str, user_id: str, codec: Codec) -> None:
+        with self._cache_lock:  # the entry as held now, encoded as it is filed
+            entry = self._values.get((kind, user_id))
+            if entry is None:  # dropped since (least recently used, or erased)
+                self._saved.pop((kind, user_id), None)
+                return
+            version, mutations, value = entry
+            memories = self._saved.get((kind, user_id), 0)
+            blob, max_rid = codec.encode(value)
+        with self._pool.connection() as conn, conn.transaction():
+            locked = conn.execute("SELECT pg_try_advisory_xact_lock_shared(%s::int, "
+                                  "hashtext(%s))", (LOCK_CLASS, user_id)).fetchone()[0]
+            row = conn.execute("SELECT mutations FROM scope_versions WHERE user_id=%s",
+                               (user_id,)).fetchone() if locked else None
+            if row is None or int(row[0]) != mutations:  # being erased, or changed since
+                self._unsaved(kind, user_id)  # try again with the next value
+                return
+            conn.execute("SET LOCAL lock_timeout = '1s'")  # another worker saving it
+            conn.execute(_SAVE, (user_id, kind, version, mutations, max_rid, memories, blob))
+
+    def _unsaved(self, kind: str, user_id: str) -> None:
+        with self._cache_lock:
+            self._saved.pop((kind, user_id), None)
+
+    def _drop_saved(self, user_id: str) -> None:
+        """Delete the user's saved values (after an erasure committed: see the module
+        docstring) and forget what this worker meant to save."""
+        with self._cache_lock:
+            for key in [k for k in self._saved if k[1] == user_id]:
+                del self._saved[key]
+        with self._jobs_cv:
+            for key in [k for k in self._jobs if k[1] == user_id]:
+                del self._jobs[key]
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))",
+                         (LOCK_CLASS, user_id))
+            conn.execute("DELETE FROM search_snapshots WHERE user_id=%s", (user_id,))
+
+    def _stop_saving(self, timeout: float = 60.0) -> None:
+        """Finish the queued saves (up to ``timeout`` seconds), then stop the thread."""
+        with self._jobs_cv:
+            self._closing = True
+            self._jobs_cv.notify()
+            saver = self._saver
+        if saver is not None:
+            saver.join(timeout)
