@@ -15,7 +15,7 @@ from remem import HashingEmbedder, Memory
 from remem.search.terms import terms_of
 from remem.store.lexicon import LexCache
 from remem.store.postgres import PostgresStore
-from remem.store.postgres.lexical import _CODEC
+from remem.store.postgres.lexical import CODEC
 from remem.store.postgres.snapshots import LOCK_CLASS
 from remem.store.snapshots import due
 from remem.types import Scope
@@ -30,9 +30,9 @@ PEOPLE = ["Ana", "Bruno", "Chiara"]
 MIN = 50  # snapshot_min in these tests
 
 
-def _worker(dsn: str, snapshot_min: int = MIN) -> Memory:
+def _worker(dsn: str, snapshot_min: int = MIN, pool_size: int = 10) -> Memory:
     """A fresh worker: its own store object, nothing cached."""
-    return Memory(store=PostgresStore(dsn, snapshot_min=snapshot_min),
+    return Memory(store=PostgresStore(dsn, snapshot_min=snapshot_min, pool_size=pool_size),
                   embedder=HashingEmbedder())
 
 
@@ -109,7 +109,8 @@ def _built(dsn: str) -> list[Any]:
         return _answers(cold)
 
 
-def test_saved_values_follow_adds_since_the_save(pg_server: Any) -> None:
+@pytest.mark.parametrize("pool_size", [10, 1])  # 1: loads one value at a time
+def test_saved_values_follow_adds_since_the_save(pg_server: Any, pool_size: int) -> None:
     """The saved value is behind: a fresh worker appends what was added after it."""
     dsn = new_pg_database(pg_server)
     with _worker(dsn) as m:
@@ -120,7 +121,7 @@ def test_saved_values_follow_adds_since_the_save(pg_server: Any) -> None:
                                   "ran the marathon"}],
               user_id="u", session_id="s2")  # not saved again: < 1,000 more
     assert _kinds(dsn)["lexicon"] < _state(dsn)[0]
-    with _worker(dsn) as warm:
+    with _worker(dsn, pool_size=pool_size) as warm:
         saved = _answers(warm)
     assert saved == _built(dsn)
 
@@ -172,11 +173,11 @@ def test_a_save_never_outlives_an_erasure(pg_server: Any) -> None:
         st: Any = m.store
         with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext('u'))", (LOCK_CLASS,))
-            st._save("lexicon", "u", _CODEC)  # the erasure holds the lock: no save
+            st._save("lexicon", "u", CODEC)  # the erasure holds the lock: no save
         assert _kinds(dsn) == {}
         with _worker(dsn) as other:
             other.forget_user("u")
-        st._save("lexicon", "u", _CODEC)  # the values predate the erasure: no save
+        st._save("lexicon", "u", CODEC)  # the values predate the erasure: no save
         assert _kinds(dsn) == {}
-        st._save("lexicon", "u", _CODEC)  # (nor does it retry without a new value)
+        st._save("lexicon", "u", CODEC)  # (nor does it retry without a new value)
         assert _kinds(dsn) == {}

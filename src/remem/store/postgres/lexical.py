@@ -17,7 +17,7 @@ _ROWS = ("SELECT rid, id, agent_id, session_id, text, keys, updated_at FROM memo
          "WHERE user_id=%s AND status='active' AND type NOT IN " + UNRANKED_SQL + "{} "
          "ORDER BY rid")
 # saved as ``LexCache.to_bytes`` (which holds the cache's row id mark)
-_CODEC = Codec(lambda cache: (cache.to_bytes(), cache.mark),
+CODEC = Codec(lambda cache: (cache.to_bytes(), cache.mark),
                lambda blob, mark: LexCache.from_bytes(blob))
 
 
@@ -51,7 +51,7 @@ class PgLexicalMixin:
     _current: Any
 
     def _lexicon(self, user_id: str) -> LexCache:
-        return self._current("lexicon", user_id, _update(user_id), lambda c: c.rows.n, _CODEC)
+        return self._current("lexicon", user_id, _update(user_id), lambda c: c.rows.n, CODEC)
 
     def lexical(self, scope: Scope, terms: QueryTerms, limit: int,
                 allowed: set[str] | None = None,

@@ -38,7 +38,7 @@ def _grid(blobs: Sequence[bytes]) -> Grid:
     return to_grid(raw[:, 1:].astype(np.float32))
 
 
-def _codec(model: str) -> Codec:
+def vector_codec(model: str) -> Codec:
     """Saved vectors (``dense.vectors_to_bytes``) of one model, with their row id mark."""
     def decode(blob: bytes, mark: int) -> tuple[VectorCache, int]:
         cache = vectors_from_bytes(blob)
@@ -72,7 +72,7 @@ class SearchMixin:
             return VectorCache(model, columns, old[0].signs if old is not None else None), mark
 
         return self._current("vectors:" + model, user_id, update,
-                             lambda v: len(v[0].ids), _codec(model))[0]
+                             lambda v: len(v[0].ids), vector_codec(model))[0]
 
     def dense(self, scope: Scope, vector: np.ndarray, embed_model: str, limit: int,
               allowed: set[str] | None = None) -> list[tuple[str, float]]:

@@ -15,12 +15,18 @@ user's saved values after their erasure committed, under the same lock taken exc
 So a save that checked before the erasure committed has committed before that delete
 runs, and one that checks after it sees the new mutation count and writes nothing. The
 lock is only ever tried (``pg_try_advisory_xact_lock_shared``): a save never waits for it
-and writers of memories never wait for a save."""
+and writers of memories never wait for a save.
+
+Loading is the cost of a fresh worker's first search (~100 MB at 100k memories), so
+inside a search (``pinned``) the first saved value asked for lists the user's others, and
+two threads fetch and decode them meanwhile: the vectors arrive while the BM25 index is
+decoded and searched. What the search did not ask for is dropped when it ends."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,6 +37,8 @@ LOCK_CLASS = 0x72656D73  # first key of the per-user advisory lock (second: hash
 
 _LOAD = ("SELECT version, mutations, max_rid, memories, data FROM search_snapshots "
          "WHERE user_id=%s AND kind=%s")
+_KINDS = "SELECT kind FROM search_snapshots WHERE user_id=%s AND kind <> %s"
+Loaded = tuple[int, int, int, Any]  # version, mutations, memories, value
 _SAVE = ("INSERT INTO search_snapshots(user_id, kind, version, mutations, max_rid, memories, "
          "data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, kind) DO UPDATE SET "
          "version = excluded.version, mutations = excluded.mutations, max_rid = "
@@ -62,12 +70,39 @@ class PgSnapshotMixin:
     _jobs_cv: threading.Condition
     _saver: threading.Thread | None
     _closing: bool
+    _pins: threading.local
+    _preloads: dict[tuple[str, str], "Future[Loaded | None]"]
+    _preloader: ThreadPoolExecutor | None
+
+    def _codec_for(self, kind: str) -> Codec | None:
+        """The codec of a kind of saved value (``None``: not one this version saves)."""
+        raise NotImplementedError
 
     def _load_saved(self, conn: Any, kind: str, user_id: str,
                     codec: Codec) -> tuple[int, int, Any] | None:
         """The user's saved ``kind`` value as an entry (version, mutations, value), or
-        ``None`` when none is saved or it cannot be read (the caller builds it then)."""
-        row = conn.execute(_LOAD, (user_id, kind), binary=True).fetchone()
+        ``None`` when none is saved or it cannot be read (the caller builds it then).
+        Caller holds ``_cache_lock``."""
+        future = self._preloads.pop((kind, user_id), None)
+        if future is not None:
+            loaded = future.result()
+        elif user_id not in self._pins.__dict__.get("users", {}):
+            loaded = self._decoded(kind, user_id, conn.execute(
+                _LOAD, (user_id, kind), binary=True).fetchone(), codec)
+        else:  # in a search: the user's other saved values load meanwhile
+            for (other,) in conn.execute(_KINDS, (user_id, kind)).fetchall():
+                if (other, user_id) not in self._values:
+                    self._preload(other, user_id)
+            loaded = self._decoded(kind, user_id, conn.execute(
+                _LOAD, (user_id, kind), binary=True).fetchone(), codec)
+        if loaded is None:
+            return None
+        version, mutations, memories, value = loaded
+        self._saved[(kind, user_id)] = memories
+        return version, mutations, value
+
+    @staticmethod
+    def _decoded(kind: str, user_id: str, row: Any, codec: Codec) -> Loaded | None:
         if row is None:
             return None
         version, mutations, max_rid, memories, data = row
@@ -76,8 +111,31 @@ class PgSnapshotMixin:
         except Exception as exc:  # written by another version? Build it afresh
             log.info("saved %s of user %r unreadable (%s): building it", kind, user_id, exc)
             return None
-        self._saved[(kind, user_id)] = int(memories)
-        return int(version), int(mutations), value
+        return int(version), int(mutations), int(memories), value
+
+    def _preload(self, kind: str, user_id: str) -> None:
+        """Fetch and decode a saved value on another thread (``_load_saved`` takes it)."""
+        codec = self._codec_for(kind)
+        # (the search waiting for it holds a connection and the cache lock, and nothing
+        # that holds a connection waits for that lock: with three, the two loading
+        # threads always get theirs)
+        if codec is None or (kind, user_id) in self._preloads or self._pool.max_size < 3:
+            return
+        if self._preloader is None:
+            self._preloader = ThreadPoolExecutor(2, thread_name_prefix="remem-load")
+
+        def load() -> Loaded | None:
+            with self._pool.connection() as conn:
+                row = conn.execute(_LOAD, (user_id, kind), binary=True).fetchone()
+            return self._decoded(kind, user_id, row, codec)
+
+        self._preloads[(kind, user_id)] = self._preloader.submit(load)
+
+    def _preloads_done(self, user_id: str) -> None:
+        """A search ended: what was fetched for it and not asked for goes."""
+        with self._cache_lock:
+            for key in [k for k in self._preloads if k[1] == user_id]:
+                self._preloads.pop(key).cancel()
 
     def _maybe_save(self, kind: str, user_id: str, codec: Codec) -> None:
         """Queue the user's ``kind`` value for saving when the scope is large and has
@@ -156,3 +214,5 @@ class PgSnapshotMixin:
             saver = self._saver
         if saver is not None:
             saver.join(timeout)
+        if self._preloader is not None:
+            self._preloader.shutdown(wait=True, cancel_futures=True)

@@ -38,6 +38,7 @@ _SIZE_CODEC = _json(int, int)
 _ENTITY_CODEC = _json(lambda d: [[k, i, n] for k, (i, n) in d.items()],
                       lambda rows: {k: (int(i), int(n)) for k, i, n in rows})
 _SPEAKER_CODEC = _json(list, lambda names: [str(n) for n in names])
+CODECS = {"size": _SIZE_CODEC, "entities": _ENTITY_CODEC, "speakers": _SPEAKER_CODEC}
 
 Value = tuple[Any, int]  # (statistic, row id mark)
 

@@ -28,9 +28,11 @@ from ..snapshots import SNAPSHOT_MIN
 from ..sql import Dialect, SQLStore, chunks
 from . import schema as _pg_schema
 from .caches import PgCacheMixin
+from .lexical import CODEC as LEXICON_CODEC
 from .lexical import PgLexicalMixin
-from .search import SearchMixin, _vec
+from .search import SearchMixin, _vec, vector_codec
 from .snapshots import Codec, PgSnapshotMixin
+from .stats import CODECS as STAT_CODECS
 from .stats import PgStatsMixin
 from .transfer import PgTransferMixin
 
@@ -125,6 +127,8 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         self._jobs_cv = threading.Condition()
         self._saver: threading.Thread | None = None
         self._closing = False
+        self._preloads: dict[tuple[str, str], Any] = {}
+        self._preloader: Any = None
         self._pool: Any = None
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
@@ -186,6 +190,11 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         except self._pg.Error as exc:  # erased all the same: the next autovacuum prunes
             log.warning("forget_user: VACUUM after the erasure failed: %s", exc)
         return counts
+
+    def _codec_for(self, kind: str) -> Codec | None:
+        if kind.startswith("vectors:"):
+            return vector_codec(kind[len("vectors:"):])
+        return LEXICON_CODEC if kind == "lexicon" else STAT_CODECS.get(kind)
 
     def _drop_user(self, user_id: str) -> None:
         """After a user's memories went: this worker's search values of the user and the
