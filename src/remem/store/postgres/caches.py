@@ -51,7 +51,7 @@ class PgCacheMixin:
     _pins: threading.local
     _load_saved: Callable[[Any, str, str, Codec], tuple[int, int, Any] | None]
     _maybe_save: Callable[[str, str, Codec], None]
-    _preloads_done: Callable[[str], None]
+    _search_done: Callable[[str], None]
 
     def _state(self, conn: Any, user_id: str) -> tuple[int, int]:
         row = conn.execute("SELECT version, mutations FROM scope_versions WHERE user_id=%s",
@@ -72,7 +72,7 @@ class PgCacheMixin:
             yield
         finally:
             del pins[user_id]
-            self._preloads_done(user_id)
+            self._search_done(user_id)
 
     def _current(self, kind: str, user_id: str, update: Update,
                  size: Callable[[Any], int], codec: Codec | None = None) -> Any:

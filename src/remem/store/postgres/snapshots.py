@@ -131,23 +131,35 @@ class PgSnapshotMixin:
 
         self._preloads[(kind, user_id)] = self._preloader.submit(load)
 
-    def _preloads_done(self, user_id: str) -> None:
-        """A search ended: what was fetched for it and not asked for goes."""
+    def _search_done(self, user_id: str) -> None:
+        """A search of the user ended: what was fetched for it and not asked for goes,
+        and the values it made that are due are saved now (not while it ran: the saving
+        thread encodes under the cache lock the search needs)."""
         with self._cache_lock:
             for key in [k for k in self._preloads if k[1] == user_id]:
                 self._preloads.pop(key).cancel()
+        deferred = self._pins.__dict__.pop("saves", {})
+        if deferred:
+            self._queue(deferred)
 
     def _maybe_save(self, kind: str, user_id: str, codec: Codec) -> None:
-        """Queue the user's ``kind`` value for saving when the scope is large and has
-        grown since the saved one (``..snapshots.due``). Caller holds ``_cache_lock``."""
+        """Save the user's ``kind`` value when the scope is large and has grown since
+        the saved one (``..snapshots.due``): once the search ends, if this is one.
+        Caller holds ``_cache_lock``."""
         memories = self._recent.get(user_id, 0)
         if not due(memories, self._saved.get((kind, user_id)), self.snapshot_min):
             return
         self._saved[(kind, user_id)] = memories
+        if user_id in self._pins.__dict__.get("users", {}):
+            self._pins.__dict__.setdefault("saves", {})[(kind, user_id)] = codec
+        else:
+            self._queue({(kind, user_id): codec})
+
+    def _queue(self, jobs: dict[tuple[str, str], Codec]) -> None:
         with self._jobs_cv:
             if self._closing:
                 return
-            self._jobs[(kind, user_id)] = codec
+            self._jobs.update(jobs)
             if self._saver is None:
                 self._saver = threading.Thread(target=self._save_loop, daemon=True,
                                                name="remem-snapshots")
