@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server.kit import Server, remem
 
@@ -198,16 +199,26 @@ def test_two_workers_one_database(pg_server: Any, tmp_path: Path) -> None:
     assert time.monotonic() - start < BUDGET
 
 
-def test_a_write_on_one_worker_is_seen_by_the_next_search_on_the_other(pg_server: Any) -> None:
+@pytest.mark.parametrize("restart", [0, 40])
+def test_a_write_on_one_worker_is_seen_by_the_next_search_on_the_other(pg_server: Any,
+                                                                        restart: int) -> None:
     """Two stores on one database stand for two workers, each with its own in-memory
     search caches. 1,000 steps: a write (add, update or delete) through one, then a search
-    through either; the search must see the write (0 stale answers)."""
+    through either; the search must see the write (0 stale answers). With ``restart``,
+    scopes of 20+ memories have their values saved, and every ``restart`` steps one worker
+    is replaced by a fresh one, which starts from the saved values."""
     from remem import HashingEmbedder, Memory
     from remem.search.terms import terms_of
+    from remem.store.postgres import PostgresStore
     from remem.types import Scope
 
     dsn = new_pg_database(pg_server)
-    workers = [Memory(dsn, embedder=HashingEmbedder()) for _ in range(2)]
+
+    def worker() -> Memory:
+        store = PostgresStore(dsn, snapshot_min=20 if restart else 10**9)
+        return Memory(store=store, embedder=HashingEmbedder())
+
+    workers = [worker() for _ in range(2)]
     rng = random.Random(16)
     live: dict[tuple[str, str], str] = {}  # (user, token) -> memory id
     stale: list[str] = []
@@ -218,6 +229,10 @@ def test_a_write_on_one_worker_is_seen_by_the_next_search_on_the_other(pg_server
 
     try:
         for step in range(1000):
+            if restart and step % restart == restart - 1:
+                i = rng.randrange(2)
+                workers[i].close()  # (finishes its saves)
+                workers[i] = worker()
             w, r = rng.sample(workers, 2) if rng.random() < 0.8 else [rng.choice(workers)] * 2
             user = f"u{rng.randrange(2)}"
             mine = [k for k in live if k[0] == user]
@@ -234,6 +249,12 @@ def test_a_write_on_one_worker_is_seen_by_the_next_search_on_the_other(pg_server
                 n, dfs = r.store.doc_freqs(Scope(user), [term])
                 if dfs[term] != 1 or n != len(mine) + 1:
                     stale.append(f"{step}: doc_freqs after add {n} {dfs}")
+                if r.store.scope_size(user) != len(mine) + 1:
+                    stale.append(f"{step}: scope size after add {r.store.scope_size(user)}")
+                if step % 5 == 0:  # a whole search too (pinned: saves wait for its end)
+                    hits = r.search(f"code word {token}", user_id=user, limit=3)
+                    if mid not in [h.id for h in hits]:
+                        stale.append(f"{step}: search for {token} missed it")
             elif op < 0.8:
                 key = rng.choice(mine)
                 mid, token = live.pop(key), _token(rng)
