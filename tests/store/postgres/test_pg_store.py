@@ -87,3 +87,40 @@ def test_access_counts_live_in_their_own_table(pg_server: Any) -> None:
         m.store.record_access({ids[0]: (1, 200.0)})
         b = m.store.get(ids[0])
         assert b is not None and (b.access_count, b.last_access) == (7, 200.0)
+
+
+def test_turns_of_in_a_search_follows_changes_by_another_worker(pg_server: Any) -> None:
+    """Inside a search, ``turns_of`` keeps the searched user's answers until one of the
+    user's memories changes: after archives, restores, deletes and adds through another
+    worker it answers what the query answers, also for other users' episodes."""
+    from remem.store.sql import SQLStore
+
+    dsn = new_pg_database(pg_server)
+    with Memory(dsn, embedder=HashingEmbedder()) as a, \
+            Memory(dsn, embedder=HashingEmbedder()) as b:
+        def turns(user: str, n: int, start: int = 0) -> tuple[list[str], list[str]]:
+            res = b.add([{"role": "user", "content": f"turn {i} about the garden"}
+                         for i in range(start, start + n)], user_id=user, session_id="s")
+            return list(res.episode_ids), list(res.memory_ids)
+
+        eps, mids = turns("u", 6)
+        other, theirs = turns("v", 2)
+
+        def check() -> None:
+            asked = eps + other + ["no-such-episode"]
+            with a.store.pinned("u"):
+                got = a.store.turns_of(asked)
+                again = a.store.turns_of(asked)  # from the cache
+            assert got == again == SQLStore.turns_of(a.store, asked)
+
+        check()
+        b.archive(mids[0], user_id="u")
+        check()
+        b.archive(theirs[0], user_id="v")  # another user's change: u's version stays
+        check()
+        b.restore(mids[0], user_id="u")
+        b.delete(mids[1], user_id="u")
+        check()
+        more, _ = turns("u", 2, 10)
+        eps += more
+        check()

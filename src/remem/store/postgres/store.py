@@ -91,6 +91,12 @@ _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, content_hash, embe
            "ON CONFLICT (id) DO NOTHING RETURNING rowid")
 
 
+# each asked episode, its user, and its active turns in row order (the last one wins)
+_TURNS = ("SELECT x.id, e.user_id, m.id FROM unnest(?::text[]) AS x(id) "
+          "LEFT JOIN episodes e ON e.id = x.id LEFT JOIN memories m ON m.episode_id = x.id "
+          "AND m.type = 'turn' AND m.status = 'active' ORDER BY m.rowid NULLS FIRST")
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -231,20 +237,53 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
             cache.update((r.id, r) for r in found)
         return [cache[i] for i in ids if i in cache]
 
+    def turns_of(self, episode_ids: Sequence[str]) -> dict[str, str]:
+        """Active turn memory id for each episode id that has one. Inside a search
+        (``pinned``), the answers for the searched user's episodes are kept until one of
+        the user's memories changes: an add stores a turn only with its new episode, so
+        adds leave them true, and a search needs no query for the turns it asked before."""
+        pins = self._pins.__dict__.get("users", {})
+        if len(pins) != 1:
+            return super().turns_of(episode_ids)
+        (user_id,) = pins
+        ids = list(dict.fromkeys(episode_ids))
+        with self._cache_lock:
+            cache: dict[str, str | None] = self._current(
+                "turns", user_id,
+                lambda conn, old, mutated: {} if old is None or mutated or len(old) > 100_000
+                else old, lambda value: 0)
+            missing = [e for e in ids if e not in cache]
+        out = {e: t for e in ids if (t := cache.get(e)) is not None}
+        if missing:
+            mine: dict[str, str | None] = {}
+            for part in chunks(missing):
+                for ep, user, turn in self._q(_TURNS, (part,)):
+                    if turn is not None:
+                        out[ep] = turn
+                    if user == user_id:
+                        mine[ep] = turn
+            with self._cache_lock:
+                cache.update(mine)
+        return out
+
     def record_access(self, accesses: Any) -> None:
         """Add to access counts and move last accesses, in ``memory_access`` (a narrow
-        table of its own: ``memories`` and its indexes are not touched)."""
+        table of its own: ``memories`` and its indexes are not touched). One statement
+        over arrays: the batch runs on a thread beside searches, and a statement per row
+        kept it busy in Python long enough to delay the search threads (the GIL)."""
         if not accesses:
             return
-        rows = [(n, at, mid) for mid, (n, at) in sorted(accesses.items())]  # no deadlocks
+        ids = sorted(accesses)  # rows in id order: concurrent batches do not deadlock
+        args = (ids, [int(accesses[i][0]) for i in ids], [float(accesses[i][1]) for i in ids])
 
         def run(db: Any) -> None:
-            db.cursor().executemany(
+            db.execute(
                 "INSERT INTO memory_access(memory_rid, access_count, last_access) "
-                "SELECT rid, %s, %s FROM memories WHERE id = %s "
+                "SELECT m.rid, a.n, a.at FROM unnest(%s::text[], %s::int[], %s::float8[]) "
+                "WITH ORDINALITY AS a(id, n, at, i) JOIN memories m ON m.id = a.id ORDER BY a.i "
                 "ON CONFLICT (memory_rid) DO UPDATE SET access_count = "
                 "memory_access.access_count + excluded.access_count, last_access = "
-                "GREATEST(memory_access.last_access, excluded.last_access)", rows)
+                "GREATEST(memory_access.last_access, excluded.last_access)", args)
 
         self._write(run)
 
