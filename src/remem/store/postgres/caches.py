@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterator
 from .snapshots import Codec
 
 Update = Callable[[Any, Any, bool], Any]  # (connection, old value or None, mutated) -> value
+_PIN = ("SELECT version, mutations, ARRAY(SELECT kind FROM search_snapshots s "
+        "WHERE s.user_id = %s) FROM scope_versions WHERE user_id = %s")
 
 
 class PgCacheMixin:
@@ -66,8 +68,10 @@ class PgCacheMixin:
         if user_id in pins:
             yield
             return
-        with self._conn() as conn:
-            pins[user_id] = self._state(conn, user_id)
+        with self._conn() as conn:  # (and the kinds of its saved values: ``snapshots``)
+            row = conn.execute(_PIN, (user_id, user_id)).fetchone()
+        pins[user_id] = (int(row[0]), int(row[1])) if row else (0, 0)
+        self._pins.__dict__.setdefault("kinds", {})[user_id] = set(row[2]) if row else set()
         try:
             yield
         finally:

@@ -18,9 +18,10 @@ lock is only ever tried (``pg_try_advisory_xact_lock_shared``): a save never wai
 and writers of memories never wait for a save.
 
 Loading is the cost of a fresh worker's first search (~100 MB at 100k memories), so
-inside a search (``pinned``) the first saved value asked for lists the user's others, and
-two threads fetch and decode them meanwhile: the vectors arrive while the BM25 index is
-decoded and searched. What the search did not ask for is dropped when it ends."""
+inside a search (``pinned``, which reads the kinds saved with the version: a user with
+none costs no query) the first saved value asked for sends two threads to fetch and
+decode the others meanwhile: the vectors arrive while the BM25 index is decoded and
+searched. What the search did not ask for is dropped when it ends."""
 
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ LOCK_CLASS = 0x72656D73  # first key of the per-user advisory lock (second: hash
 
 _LOAD = ("SELECT version, mutations, max_rid, memories, data FROM search_snapshots "
          "WHERE user_id=%s AND kind=%s")
-_KINDS = "SELECT kind FROM search_snapshots WHERE user_id=%s AND kind <> %s"
 Loaded = tuple[int, int, int, Any]  # version, mutations, memories, value
 _SAVE = ("INSERT INTO search_snapshots(user_id, kind, version, mutations, max_rid, memories, "
          "data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, kind) DO UPDATE SET "
@@ -89,12 +89,16 @@ class PgSnapshotMixin:
         elif user_id not in self._pins.__dict__.get("users", {}):
             loaded = self._decoded(kind, user_id, conn.execute(
                 _LOAD, (user_id, kind), binary=True).fetchone(), codec)
-        else:  # in a search: the user's other saved values load meanwhile
-            for (other,) in conn.execute(_KINDS, (user_id, kind)).fetchall():
-                if (other, user_id) not in self._values:
-                    self._preload(other, user_id)
-            loaded = self._decoded(kind, user_id, conn.execute(
-                _LOAD, (user_id, kind), binary=True).fetchone(), codec)
+        else:  # in a search: the kinds saved were read with the version (``pinned``)
+            kinds = self._pins.__dict__["kinds"][user_id]
+            loaded = None
+            if kind in kinds:
+                kinds.discard(kind)
+                for other in list(kinds):  # the others load meanwhile
+                    if (other, user_id) in self._values or self._preload(other, user_id):
+                        kinds.discard(other)
+                loaded = self._decoded(kind, user_id, conn.execute(
+                    _LOAD, (user_id, kind), binary=True).fetchone(), codec)
         if loaded is None:
             return None
         version, mutations, memories, value = loaded
@@ -113,14 +117,17 @@ class PgSnapshotMixin:
             return None
         return int(version), int(mutations), int(memories), value
 
-    def _preload(self, kind: str, user_id: str) -> None:
-        """Fetch and decode a saved value on another thread (``_load_saved`` takes it)."""
+    def _preload(self, kind: str, user_id: str) -> bool:
+        """Fetch and decode a saved value on another thread (``_load_saved`` takes it);
+        whether that started."""
         codec = self._codec_for(kind)
         # (the search waiting for it holds a connection and the cache lock, and nothing
         # that holds a connection waits for that lock: with three, the two loading
         # threads always get theirs)
-        if codec is None or (kind, user_id) in self._preloads or self._pool.max_size < 3:
-            return
+        if (kind, user_id) in self._preloads:
+            return True
+        if codec is None or self._pool.max_size < 3:
+            return False
         if self._preloader is None:
             self._preloader = ThreadPoolExecutor(2, thread_name_prefix="remem-load")
 
@@ -130,6 +137,7 @@ class PgSnapshotMixin:
             return self._decoded(kind, user_id, row, codec)
 
         self._preloads[(kind, user_id)] = self._preloader.submit(load)
+        return True
 
     def _search_done(self, user_id: str) -> None:
         """A search of the user ended: what was fetched for it and not asked for goes,
@@ -138,6 +146,7 @@ class PgSnapshotMixin:
         with self._cache_lock:
             for key in [k for k in self._preloads if k[1] == user_id]:
                 self._preloads.pop(key).cancel()
+        self._pins.__dict__.get("kinds", {}).pop(user_id, None)
         deferred = self._pins.__dict__.pop("saves", {})
         if deferred:
             self._queue(deferred)
