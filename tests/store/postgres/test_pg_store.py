@@ -124,3 +124,42 @@ def test_turns_of_in_a_search_follows_changes_by_another_worker(pg_server: Any) 
         more, _ = turns("u", 2, 10)
         eps += more
         check()
+
+
+def test_batched_writes_leave_what_sqlite_leaves(pg_server: Any, tmp_path: Any) -> None:
+    """History rows and entity links go as one statement per write on PostgreSQL
+    (``postgres.batch``): the history, in order, and the entity counts after adds, an
+    update that changes who is mentioned, a merge, a supersede and a scope delete equal
+    SQLite's."""
+    import io
+    import json
+
+    def story(m: Memory) -> tuple[list[Any], list[Any]]:
+        m.add([{"role": "user", "name": "Ana", "content": f"Ana went to {where} with {who}"}
+               for who, where in [("Bruno", "Lisbon"), ("Chiara", "Porto"),
+                                  ("Bruno", "Madrid"), ("Dmitri", "Rome")]],
+              user_id="u", session_id="s1")
+        m.add("Ana met Chiara in Paris", user_id="u", session_id="s2")
+        ids = [r.id for r in sorted(m.store.list(Scope("u"), limit=50, offset=0, types=None),
+                                    key=lambda r: r.text)]
+        texts = {r.id: r.text for r in m.store.list(Scope("u"), limit=50, offset=0, types=None)}
+        first = {t: i for i, t in texts.items()}
+        m.update(first["Ana went to Lisbon with Bruno"], "Ana went to Lisbon with Ottoline")
+        m.store.merge(first["Ana went to Porto with Chiara"], [first["Ana met Chiara in Paris"]])
+        m.supersede(first["Ana went to Madrid with Bruno"], first["Ana went to Rome with Dmitri"])
+        m.delete_all(user_id="u", session_id="s2")
+        buf = io.StringIO()
+        m.export(buf, user_id="u")
+        by_id = {i: texts.get(i, "?") for i in ids}
+        history = [(by_id.get(r["memory_id"], "?"), r["event"], r["old_text"], r["new_text"])
+                   for r in map(json.loads, buf.getvalue().splitlines())
+                   if r["kind"] == "history"]
+        stats = sorted((k, n) for k, (_, n) in m.store.entity_stats("u").items())
+        return history, stats
+
+    with Memory(str(tmp_path / "m.db"), embedder=HashingEmbedder()) as lite, \
+            Memory(new_pg_database(pg_server), embedder=HashingEmbedder()) as pg:
+        expected = story(lite)
+        assert story(pg) == expected
+        assert ("ottoline", 1) in expected[1] and ("bruno", 1) in expected[1]
+        assert len(expected[0]) > 10

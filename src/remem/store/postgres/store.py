@@ -27,10 +27,11 @@ from ..records import MEMORY_COLS, MEMORY_FIELDS
 from ..snapshots import SNAPSHOT_MIN
 from ..sql import Dialect, SQLStore, chunks
 from . import schema as _pg_schema
+from .batch import PgBatchMixin
 from .caches import PgCacheMixin
 from .lexical import CODEC as LEXICON_CODEC
 from .lexical import PgLexicalMixin
-from .search import SearchMixin, _vec, vector_codec
+from .search import SearchMixin, Vector, _vec, vector_codec, vector_dumper
 from .snapshots import Codec, PgSnapshotMixin
 from .stats import CODECS as STAT_CODECS
 from .stats import PgStatsMixin
@@ -102,7 +103,7 @@ def _hash(text: str) -> str:
 
 
 class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgSnapshotMixin,
-                    PgTransferMixin, SQLStore):
+                    PgBatchMixin, PgTransferMixin, SQLStore):
     """Store on PostgreSQL >= 15 with pgvector >= 0.6. Safe to share between threads and
     between processes (each ``remem serve`` worker opens its own pool). Search values of
     scopes of ``snapshot_min`` memories and more are saved for fresh workers."""
@@ -113,6 +114,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
                  cache_memories: int = 1_000_000, snapshot_min: int = SNAPSHOT_MIN) -> None:
         try:
             import psycopg
+            from psycopg.types import TypeInfo
             from psycopg.types.json import Jsonb
             from psycopg_pool import ConnectionPool
         except ImportError as exc:
@@ -126,6 +128,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         self._values: dict[tuple[str, str], tuple[int, int, Any]] = {}  # see caches.py
         self._recent: OrderedDict[str, int] = OrderedDict()
         self._pins = threading.local()  # user -> pinned scope state (caches.py)
+        self._batch = threading.local()  # the open write's deferred statements (batch.py)
         self.cache_memories = cache_memories  # searched users' indexes kept up to this size
         self.snapshot_min = snapshot_min  # scopes this large have their values saved
         self._saved: dict[tuple[str, str], int] = {}  # see snapshots.py
@@ -139,11 +142,17 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=int(timeout)) as conn:
                 _pg_schema.migrate(conn)
+                info = TypeInfo.fetch(conn, "vector")
+            if info is None:
+                raise StoreError(f"cannot open store {self.path}: no pgvector type")
+            dumper = vector_dumper(info.oid)
             # autocommit: a read is one round trip (no BEGIN/COMMIT around it); writes
             # open their transaction in ``_write``
             self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size),
                                         timeout=timeout, open=True, name="remem",
-                                        kwargs={"autocommit": True})
+                                        kwargs={"autocommit": True},
+                                        configure=lambda c: c.adapters.register_dumper(
+                                            Vector, dumper))
         except psycopg.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
@@ -170,10 +179,10 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         errors = self._pg.errors
         for attempt in range(4):
             try:
-                # pipeline mode: statements whose results are not read go out together
-                # (an add's history and entity links ride along with the next insert)
+                # pipeline mode: statements whose results are not read go out together;
+                # history rows and entity links go as one statement each (batch.py)
                 with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-                    return fn(conn)
+                    return self._batched(conn, fn)
             except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
                 if attempt == 3:
                     raise StoreError(f"store write failed: {exc}") from exc
