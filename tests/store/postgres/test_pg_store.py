@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -163,3 +164,30 @@ def test_batched_writes_leave_what_sqlite_leaves(pg_server: Any, tmp_path: Any) 
         assert story(pg) == expected
         assert ("ottoline", 1) in expected[1] and ("bruno", 1) in expected[1]
         assert len(expected[0]) > 10
+
+
+def test_cache_reads_take_the_users_rows_only(pg_server: Any) -> None:
+    """The search caches read a user's rows, whole or above a row id mark, through
+    ``memories_user_rid`` also in the generic plan of a prepared statement (where
+    ``rid > $n`` used to be ANDed in from the primary key: the row ids of every user)."""
+    from remem.store.postgres import lexical, search
+
+    dsn = new_pg_database(pg_server)
+    with Memory(dsn, embedder=HashingEmbedder()) as m:
+        for u in range(40):
+            m.add([{"role": "user", "content": f"note {i} of user {u} about the garden"}
+                   for i in range(50)], user_id=f"u{u}")
+        with m.store._conn() as conn:
+            conn.execute("ANALYZE memories")
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            for i, (sql, args) in enumerate([
+                    (search._ROWS, ["u7", m.embedder.name, 0]),  # a first build
+                    (search._ROWS, ["u7", m.embedder.name, 10**6]),  # rows added since
+                    (lexical._ROWS.format(" AND rid > %s"), ["u7", 10**6])]):
+                n = iter(range(1, 10))
+                conn.execute(f"PREPARE q{i} AS " + re.sub("%s", lambda _: f"${next(n)}", sql))
+                literal = ", ".join(repr(a) if isinstance(a, int) else f"'{a}'" for a in args)
+                plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN EXECUTE q{i}({literal})"))
+                assert "memories_user_rid" in plan and "memories_pkey" not in plan, plan
+            conn.execute("DEALLOCATE ALL")
+            conn.execute("RESET plan_cache_mode")

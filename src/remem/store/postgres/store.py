@@ -92,10 +92,9 @@ _INSERT = (f"INSERT INTO memories({', '.join(MEMORY_FIELDS)}, content_hash, embe
            "ON CONFLICT (id) DO NOTHING RETURNING rowid")
 
 
-# each asked episode, its user, and its active turns in row order (the last one wins)
-_TURNS = ("SELECT x.id, e.user_id, m.id FROM unnest(?::text[]) AS x(id) "
-          "LEFT JOIN episodes e ON e.id = x.id LEFT JOIN memories m ON m.episode_id = x.id "
-          "AND m.type = 'turn' AND m.status = 'active' ORDER BY m.rowid NULLS FIRST")
+# the active turns of episodes, in row order (the last one wins), with their user
+_TURNS = ("SELECT episode_id, id, user_id FROM memories WHERE episode_id = ANY(?) "
+          "AND type = 'turn' AND status = 'active' ORDER BY rowid")
 
 
 def _hash(text: str) -> str:
@@ -248,27 +247,27 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
 
     def turns_of(self, episode_ids: Sequence[str]) -> dict[str, str]:
         """Active turn memory id for each episode id that has one. Inside a search
-        (``pinned``), the answers for the searched user's episodes are kept until one of
-        the user's memories changes: an add stores a turn only with its new episode, so
-        adds leave them true, and a search needs no query for the turns it asked before."""
+        (``pinned``), the searched user's answers are kept until one of the user's
+        memories changes: an add stores a turn only with its new episode, so adds leave
+        them true, and a search asks only for the turns it did not ask for before (or
+        found none for)."""
         pins = self._pins.__dict__.get("users", {})
         if len(pins) != 1:
             return super().turns_of(episode_ids)
         (user_id,) = pins
         ids = list(dict.fromkeys(episode_ids))
         with self._cache_lock:
-            cache: dict[str, str | None] = self._current(
+            cache: dict[str, str] = self._current(
                 "turns", user_id,
                 lambda conn, old, mutated: {} if old is None or mutated or len(old) > 100_000
                 else old, lambda value: 0)
             missing = [e for e in ids if e not in cache]
-        out = {e: t for e in ids if (t := cache.get(e)) is not None}
+        out = {e: cache[e] for e in ids if e in cache}
         if missing:
-            mine: dict[str, str | None] = {}
+            mine: dict[str, str] = {}
             for part in chunks(missing):
-                for ep, user, turn in self._q(_TURNS, (part,)):
-                    if turn is not None:
-                        out[ep] = turn
+                for ep, turn, user in self._q(_TURNS, (part,)):
+                    out[ep] = turn
                     if user == user_id:
                         mine[ep] = turn
             with self._cache_lock:
