@@ -1,8 +1,9 @@
 """First search of a large user in a fresh process (docs/benchmarks.md, "Cold start").
 
-    python scripts/cold_start.py STORE [USER]
+    python scripts/cold_start.py STORE [USER] [--hashing]
 
-Opens the store, embeds one warm-up text (the model's own start is not the store's), then
+STORE: a store file or a postgresql:// DSN; ``--hashing`` when the store was filled with
+``remem --embedder hashing``. Opens the store, embeds one warm-up text (the model's own start is not the store's), then
 times the first and the second search of USER (default ``scale-0``, the user ``remem bench
 scale`` fills)."""
 
@@ -11,13 +12,15 @@ from __future__ import annotations
 import sys
 import time
 
-from remem import Memory
+from remem import HashingEmbedder, Memory
 
 
 def main() -> None:
-    store, user = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "scale-0")
+    args = [a for a in sys.argv[1:] if a != "--hashing"]
+    store, user = args[0], (args[1] if len(args) > 1 else "scale-0")
+    embedder = HashingEmbedder() if "--hashing" in sys.argv else None
     t0 = time.perf_counter()
-    with Memory(store) as m:
+    with Memory(store, embedder=embedder) as m:
         m.embedder.embed(["warm up the model"])
         t1 = time.perf_counter()
         m.search("what did I say about the trip to Lisbon", user_id=user, limit=10)

@@ -27,6 +27,11 @@ def test_cold_start_times_a_first_and_a_second_search(tmp_path: Path) -> None:
     line = _run("scripts/cold_start.py", str(store))
     assert re.fullmatch(r"memories \d+: open \+ model \d+ ms, first search \d+ ms, "
                         r"second \d+ ms\n", line), line
+    from remem import HashingEmbedder
+    hashed = tmp_path / "hashed.db"
+    with Memory(hashed, embedder=HashingEmbedder()) as m:
+        m.add([{"content": "a note about Lisbon"}], user_id="u")
+    assert _run("scripts/cold_start.py", str(hashed), "u", "--hashing").startswith("memories ")
 
 
 def test_search_cpu_fills_the_store_once_and_reports_cpu_and_wall(tmp_path: Path) -> None:

@@ -24,9 +24,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import snapshots
 from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS
 
-SNAPSHOT_MIN = 10_000  # values of scopes this large are saved in the file
+SNAPSHOT_MIN = snapshots.SNAPSHOT_MIN  # values of scopes this large are saved in the file
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ class ScopeCacheMixin:
             self._saved[(kind, user_id)] = rows
             return
         db = self._db
-        if rows < SNAPSHOT_MIN or (saved is not None and rows - saved <= max(1000, saved // 4)) \
-                or db.in_transaction or user_id not in cache:
+        if not snapshots.due(rows, saved, SNAPSHOT_MIN) or db.in_transaction \
+                or user_id not in cache:
             return
         entry = cache[user_id]
         blob = encode(entry.value)
