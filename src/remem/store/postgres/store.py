@@ -227,6 +227,14 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
             self._drop_user(scope.user_id)
         return n
 
+    def _kept(self, kind: str, user_id: str, cap: int) -> dict[str, Any]:
+        """The user's ``kind`` answers found so far, kept until one of the user's memories
+        changes (adds keep them) and dropped past ``cap`` entries. Caller holds
+        ``_cache_lock``."""
+        return self._current(kind, user_id, lambda conn, old, mutated: {}
+                             if old is None or mutated or len(old) > cap else old,
+                             lambda value: 0)
+
     def fetch(self, memory_ids: Sequence[str], user_id: str | None = None) -> list[MemoryRecord]:
         """Records for ids, in the given order (missing ids left out). With ``user_id``,
         only that user's, and parsed records are kept until one of the user's memories
@@ -235,10 +243,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         if user_id is None:
             return super().fetch(ids)
         with self._cache_lock:
-            cache: dict[str, MemoryRecord] = self._current(
-                "records", user_id,
-                lambda conn, old, mutated: {} if old is None or mutated or len(old) > 50_000
-                else old, lambda value: 0)
+            cache: dict[str, MemoryRecord] = self._kept("records", user_id, 50_000)
             missing = [i for i in ids if i not in cache]
         found = self._fetch(missing, user_id) if missing else []
         with self._cache_lock:
@@ -257,10 +262,7 @@ class PostgresStore(PgLexicalMixin, SearchMixin, PgStatsMixin, PgCacheMixin, PgS
         (user_id,) = pins
         ids = list(dict.fromkeys(episode_ids))
         with self._cache_lock:
-            cache: dict[str, str] = self._current(
-                "turns", user_id,
-                lambda conn, old, mutated: {} if old is None or mutated or len(old) > 100_000
-                else old, lambda value: 0)
+            cache: dict[str, str] = self._kept("turns", user_id, 100_000)
             missing = [e for e in ids if e not in cache]
         out = {e: cache[e] for e in ids if e in cache}
         if missing:
