@@ -46,14 +46,6 @@ LIST_STATUS = {"active": "status='active' AND superseded_by IS NULL",
                "all": "1=1"}
 UNRANKED_SQL = "(" + ", ".join(f"'{t}'" for t in UNRANKED_TYPES) + ")"  # for NOT IN
 
-# the statistics both stores compute over a user's memories (SQLite then keeps them
-# current incrementally, PostgreSQL per scope version)
-SCOPE_SIZE = "SELECT count(*) FROM memories WHERE {}user_id=? AND status='active'"
-ENTITY_STATS = ("SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
-                "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
-                "WHERE e.user_id=? AND m.status='active' GROUP BY e.id")
-SPEAKERS = ("SELECT DISTINCT speaker FROM memories WHERE {}user_id=? AND speaker IS NOT NULL "
-            "AND status='active'")
 _CHUNK = 500  # ids per IN list
 
 

@@ -25,9 +25,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import snapshots
-from ..sql import ENTITY_STATS, SCOPE_SIZE, SPEAKERS
 
 SNAPSHOT_MIN = snapshots.SNAPSHOT_MIN  # values of scopes this large are saved in the file
+
+# a user's statistics, whole (then "AND rowid > ?" for the rows added since a mark)
+SCOPE_SIZE = "SELECT count(*) FROM memories WHERE user_id=? AND status='active'"
+ENTITY_STATS = ("SELECT e.key, e.id, count(*) FROM entities e JOIN memory_entities me "
+                "ON me.entity_id = e.id JOIN memories m ON m.rowid = me.memory_rowid "
+                "WHERE e.user_id=? AND m.status='active' GROUP BY e.id")
+SPEAKERS = ("SELECT DISTINCT speaker FROM memories WHERE user_id=? AND speaker IS NOT NULL "
+            "AND status='active'")
 
 
 @dataclass(frozen=True)
@@ -168,8 +175,8 @@ class ScopeCacheMixin:
         """Active memories of a user."""
         self._snapshot("size", self._sizes, user_id, lambda b: int(json.loads(b)))
         n = int(self._incremental(
-            self._sizes, user_id, lambda: self._q(SCOPE_SIZE.format(""), (user_id,))[0][0],
-            lambda old, mark: old + self._q(SCOPE_SIZE.format("") + " AND rowid > ?",
+            self._sizes, user_id, lambda: self._q(SCOPE_SIZE, (user_id,))[0][0],
+            lambda old, mark: old + self._q(SCOPE_SIZE + " AND rowid > ?",
                                             (user_id, mark))[0][0]))
         self._keep("size", self._sizes, user_id, lambda v: json.dumps(int(v)).encode(), n)
         return n
@@ -198,13 +205,13 @@ class ScopeCacheMixin:
         """Distinct speaker names in a user's active memories."""
         def delta(old: list[str], mark: int) -> list[str]:
             seen = set(old)
-            return old + [r[0] for r in self._q(SPEAKERS.format("") + " AND rowid > ?",
+            return old + [r[0] for r in self._q(SPEAKERS + " AND rowid > ?",
                                                 (user_id, mark)) if r[0] not in seen]
 
         self._snapshot("speakers", self._speakers, user_id, lambda b: list(json.loads(b)))
         value = self._incremental(
             self._speakers, user_id,
-            lambda: [r[0] for r in self._q(SPEAKERS.format(""), (user_id,))], delta)
+            lambda: [r[0] for r in self._q(SPEAKERS, (user_id,))], delta)
         self._keep("speakers", self._speakers, user_id, lambda v: json.dumps(v).encode(),
                    self.scope_size(user_id))
         return value
