@@ -68,3 +68,28 @@ class _NoStats(_Stats):
 def test_a_store_without_statistics_is_never_pruned() -> None:
     assert _terms(_NoStats(0, {}), "common zebra", prune_min_rows=0) == ["common", "zebra"]
     assert prune_terms({"a": 5, "b": 5}, 1, None) in (["a"], ["b"])  # never empty
+
+
+def test_stems_come_from_libstemmer_and_equal_the_pure_python_porter_stemmer() -> None:
+    """Stemming runs in C (PyStemmer, which snowballstemmer uses when installed): a
+    user's first search stems every word of their memories, ~40 us a word in Python.
+    The C stemmer must give the very stems the pure-Python one gives, or stores indexed
+    with one would not match queries analysed with the other."""
+    import json
+    import re
+    from pathlib import Path
+
+    import Stemmer
+    from snowballstemmer.porter_stemmer import PorterStemmer
+
+    from remem import _text
+
+    _text.stem("warm")
+    assert isinstance(_text._STEMMER, Stemmer.Stemmer)
+    vocab = json.loads((Path(_text.__file__).parent / "embed" / "model" / "tokenizer.json")
+                       .read_text())["model"]["vocab"]
+    words = sorted(w for w in vocab if re.fullmatch(r"[a-z0-9]+", w))
+    words += [w + end for w in words[:3000] for end in ("s", "ing", "ed", "ly", "ational")]
+    words += ["café", "поездка", "straße", "日本語", "x" * 300]
+    python = PorterStemmer()
+    assert [w for w in words if _text.stem(w) != python.stemWord(w)] == []
