@@ -49,6 +49,10 @@ class SearchConfig:
     # a question naming the memory's owner is embedded without the name (see
     # search/stages.py owners / without_names)
     owner_neutral: bool = True
+    # a question about one person the memory has turns of (not about now, not in the
+    # first person) is embedded as that person's own line: "Caroline: what did she
+    # research?", the way turns are embedded ("Speaker: text"; see stages.in_voice)
+    speaker_voice: bool = True
     time_boost: float = 1.0  # x fused score for memories inside the query's time range
     neighbour_factor: float = 0.0  # adjacent turns of a hit join at this x its score
     neighbour_window: int = 1

@@ -118,3 +118,47 @@ def test_owners_are_names_that_cover_every_person() -> None:
     assert without_names("Does Bea have any pets?", {"Bea"}) == "Does she have any pets?"
     assert without_names("Who is Bea's sister? bea!", {"Bea"}) == "Who is her sister? she!"
     assert without_names("Beatrice and Bea", {"Bea"}) == "Beatrice and she"
+
+
+def test_a_question_about_one_person_is_put_in_their_voice() -> None:
+    from remem.search.stages import in_voice
+
+    assert in_voice("What did Caroline research?", {"Caroline"}) == \
+        "Caroline: What did she research?"
+    assert in_voice("Where is Mel's studio?", {"Mel"}) == "Mel: Where is her studio?"
+    assert in_voice("What did they research?", set()) is None  # nobody named
+    assert in_voice("Did Caroline meet Mel?", {"Caroline", "Mel"}) is None  # two people
+    # the asker's own words would become the named person's
+    assert in_voice("Where can I buy Rosa's arepas?", {"Rosa"}) is None
+    assert in_voice("What’s my sister Bea doing?", {"Bea"}) is None
+    assert in_voice("Did Bea tell us?", {"Bea"}) is None
+
+
+def test_search_embeds_the_voiced_question_unless_it_asks_about_now(tmp_path) -> None:  # noqa: ANN001
+    import dataclasses
+
+    from remem import HashingEmbedder, Memory
+
+    class Spy(HashingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def embed(self, texts):  # noqa: ANN001, ANN201
+            self.seen.extend(texts)
+            return super().embed(texts)
+
+    spy = Spy()
+    with Memory(tmp_path / "v.db", embedder=spy) as m:
+        m.add([{"name": "Caroline", "content": "I researched adoption agencies."},
+               {"name": "Mel", "content": "I painted a lake at sunrise."}], user_id="u")
+        spy.seen.clear()
+        m.search("What did Caroline research?", user_id="u")
+        assert "Caroline: What did she research?" in spy.seen
+        spy.seen.clear()
+        m.search("What is Caroline researching now?", user_id="u")  # currentness reads it
+        assert spy.seen == ["What is Caroline researching now?"]
+        m.config = dataclasses.replace(m.config, speaker_voice=False)
+        spy.seen.clear()
+        m.search("What did Caroline research?", user_id="u")
+        assert spy.seen == ["What did Caroline research?"]

@@ -36,6 +36,7 @@ MECHANISMS: dict[str, dict[str, str]] = {
     "+currentness (every present-tense question)": {"promote_window": "20"},
     "+feedback (second dense round)": {"prf_weight": "0.5"},
     "owner names (embed the question with them)": {"owner_neutral": "false"},
+    "speaker voice (embed the bare question)": {"speaker_voice": "false"},
     "+second round (entities of the top hits)": {"hop_weight": "0.25"},
     "+short turns embedded with the turn before": {"embed_context": "150"},
 }

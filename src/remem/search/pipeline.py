@@ -124,6 +124,17 @@ class _Run:
         self.rankings["dense"] = [i for i, _ in dense]
         self.raw["dense"] = dict(dense)
 
+    def _dense_text(self) -> str:
+        """What the dense index is asked: the query, or the named person's own line
+        (``stages.in_voice``) unless the question is about now, where every turn of that
+        person would look alike to the currentness step."""
+        if self.cfg.speaker_voice and \
+                recency.tense(self.query, as_of=self.at is not None) != recency.NOW:
+            voiced = stages.in_voice(self.query, self.mentioned())
+            if voiced is not None:
+                return voiced
+        return self.query
+
     def candidates(self) -> None:
         """Each index's candidates; those that may not be returned (out of scope,
         superseded, not valid at ``at``) leave before fusion, so they shift no score."""
@@ -140,7 +151,7 @@ class _Run:
             self.rankings["lexical"] = [i for i, _ in lex]
             self.raw["lexical"] = dict(lex)
         if cfg.weights.get("dense", 1.0):
-            self._dense(query)
+            self._dense(self._dense_text())
         if cfg.weights.get("graph", 0.0):
             self.rankings["graph"] = graph_ranking(store, cfg, scope, query, self.n)
         ok = self.settle({d: {} for r in self.rankings.values() for d in r})

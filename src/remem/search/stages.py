@@ -55,6 +55,23 @@ def without_names(query: str, names: Iterable[str]) -> str:
     return out
 
 
+_ASKER = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|myself|we|us|our|ours)\b", re.I)
+
+
+def in_voice(query: str, names: Iterable[str]) -> str | None:
+    """The query as the named person's own line, when it names exactly one person and
+    does not speak in the first person: "What did Caroline research?" -> "Caroline: What
+    did she research?". Turns are embedded as "Speaker: text", so a question about a
+    speaker, written that way, sits nearer to what that speaker said about it than the
+    bare question does (LoCoMo reworded questions: R@10 0.464 -> 0.517). ``None`` when
+    it does not apply: no name or several, or "I"/"my"/"we" (the asker's own words,
+    which the rewrite would put in the named person's mouth)."""
+    people = sorted(set(names))
+    if len(people) != 1 or _ASKER.search(query.replace("’", "'")):
+        return None
+    return f"{people[0]}: {without_names(query, people)}"
+
+
 def boost_mentioned(parts: Parts, speaker_of: Mapping[str, str | None],
                     mentioned: set[str], weight: float,
                     own_words: Mapping[str, bool] | None = None) -> Parts:
