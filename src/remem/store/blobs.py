@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -76,3 +76,13 @@ def unpack(blob: bytes) -> dict[str, np.ndarray]:
         out[name] = np.frombuffer(blob, dtype=dt, count=count,
                                   offset=base + offset).reshape(shape)
     return out
+
+
+def json_array(value: Any) -> np.ndarray:
+    """A JSON value (ids, names) as a byte array that packs (``json_value`` reads it)."""
+    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+
+
+def json_value(data: np.ndarray) -> Any:
+    """The inverse of ``json_array``."""
+    return json.loads(data.tobytes().decode())

@@ -13,7 +13,6 @@ user's vectors in memory as a :class:`VectorCache` ranked by :func:`rank`."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence, Union
@@ -361,10 +360,6 @@ def rank(cache: VectorCache, scope: Scope, vector: np.ndarray, limit: int,
     return [(cache.ids[i], s) for i, s in hits]
 
 
-def _strings(values: Sequence[Any]) -> np.ndarray:
-    return np.frombuffer(json.dumps(list(values)).encode(), dtype=np.uint8)
-
-
 def vectors_to_bytes(cache: VectorCache) -> bytes:
     """A user's cached vectors as one blob of plain arrays (:mod:`.blobs`, no pickle):
     the int8 codes and scales, the ids, and the sign bits of a scope large enough to use
@@ -378,7 +373,8 @@ def vectors_to_bytes(cache: VectorCache) -> bytes:
     arrays: dict[str, Any] = {
         "codes": cache.grid.codes, "scales": cache.grid.scales,
         "model": np.frombuffer(cache.model.encode(), dtype=np.uint8),
-        "meta": _strings([cache.ids.tolist(), cache.agents.tolist(), cache.sessions.tolist()])}
+        "meta": blobs.json_array([cache.ids.tolist(), cache.agents.tolist(),
+                                 cache.sessions.tolist()])}
     if signs is not None and len(cache.ids) > EXACT_MAX:
         arrays.update(signs.to_arrays())
     return blobs.pack(arrays)
@@ -387,7 +383,7 @@ def vectors_to_bytes(cache: VectorCache) -> bytes:
 def vectors_from_bytes(blob: bytes) -> VectorCache:
     """The inverse of ``vectors_to_bytes``: the codes stay views of ``blob``."""
     a = blobs.unpack(blob)
-    ids, agents, sessions = json.loads(a["meta"].tobytes().decode())
+    ids, agents, sessions = blobs.json_value(a["meta"])
 
     def strings(values: list[str]) -> np.ndarray:
         out = np.empty(len(values), dtype=object)

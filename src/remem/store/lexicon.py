@@ -18,7 +18,6 @@ from its database and keeps the cache current by its user's scope version."""
 
 from __future__ import annotations
 
-import json
 import math
 from array import array
 from typing import Any, Iterable, Sequence
@@ -63,14 +62,6 @@ class _Saved:
 def _small(counts: np.ndarray) -> np.ndarray:
     """Term counts as float16 when that holds them exactly (whole numbers to 2048)."""
     return counts.astype(np.float16) if not len(counts) or counts.max() <= 2048 else counts
-
-
-def _strings(values: Sequence[Any]) -> np.ndarray:
-    return np.frombuffer(json.dumps(list(values)).encode(), dtype=np.uint8)
-
-
-def _unstrings(data: np.ndarray) -> list[Any]:
-    return list(json.loads(data.tobytes().decode()))
 
 
 class LexicalIndex:
@@ -329,9 +320,9 @@ class LexCache:
     def to_bytes(self) -> bytes:
         """The cache as one blob of plain arrays (:mod:`.blobs`: no pickle)."""
         r = self.rows
-        return blobs.pack({**self.index.to_arrays(), "row_ids": _strings(r["id"].tolist()),
-                      "row_agents": _strings(r["agent"].tolist()),
-                      "row_sessions": _strings(r["session"].tolist()),
+        return blobs.pack({**self.index.to_arrays(), "row_ids": blobs.json_array(r["id"].tolist()),
+                      "row_agents": blobs.json_array(r["agent"].tolist()),
+                      "row_sessions": blobs.json_array(r["session"].tolist()),
                       "rowid": r["rowid"], "updated": r["updated"],
                       "mark": np.array([self.mark], dtype=np.int64)})
 
@@ -340,10 +331,10 @@ class LexCache:
         a = blobs.unpack(blob)  # postings stay views of the blob until written to
         cache = cls()
         cache.index = LexicalIndex.from_arrays(a)
-        ids = _unstrings(a["row_ids"])
+        ids = list(blobs.json_value(a["row_ids"]))
         if ids:
-            cache.rows.extend({"id": ids, "agent": _unstrings(a["row_agents"]),
-                               "session": _unstrings(a["row_sessions"]),
+            cache.rows.extend({"id": ids, "agent": list(blobs.json_value(a["row_agents"])),
+                               "session": list(blobs.json_value(a["row_sessions"])),
                                "rowid": a["rowid"], "updated": a["updated"]})
         cache.mark = int(a["mark"][0])
         if len(ids) != len(cache.index):
