@@ -1,13 +1,32 @@
 """Per-user columns held in memory by the stores' search caches (the BM25 index's rows,
-the SQLite store's vectors), and the mask that confines them to a scope."""
+the vectors), the mask that confines them to a scope, and the rule that bounds how many
+users' caches a process keeps."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..types import Scope
+
+
+def least_recent(recent: "OrderedDict[str, int]", user_id: str, budget: int) -> list[str]:
+    """Mark ``user_id`` (whose memory count the caller has just set in ``recent``) as used
+    most recently, then take out of ``recent`` the least recently used other users while
+    the memories held exceed ``budget``; returns them, whose caches the caller drops."""
+    recent.move_to_end(user_id)
+    total = sum(recent.values())
+    dropped: list[str] = []
+    while total > budget and len(recent) > 1:
+        user, n = next(iter(recent.items()))
+        if user == user_id:
+            break
+        del recent[user]
+        total -= n
+        dropped.append(user)
+    return dropped
 
 
 def scope_mask(scope: Scope, agents: Callable[[], np.ndarray],

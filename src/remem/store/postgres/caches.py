@@ -35,6 +35,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from ..columns import least_recent
 from .snapshots import Codec
 
 Update = Callable[[Any, Any, bool], Any]  # (connection, old value or None, mutated) -> value
@@ -108,15 +109,7 @@ class PgCacheMixin:
         return value
 
     def _used(self, user_id: str, kind: str, memories: int) -> None:
-        recent = self._recent
-        recent[user_id] = max(memories, recent.get(user_id, 0))
-        recent.move_to_end(user_id)
-        total = sum(recent.values())
-        while total > self.cache_memories and len(recent) > 1:
-            user, n = next(iter(recent.items()))
-            if user == user_id:
-                break
-            del recent[user]
-            total -= n
+        self._recent[user_id] = max(memories, self._recent.get(user_id, 0))
+        for user in least_recent(self._recent, user_id, self.cache_memories):
             for key in [k for k in self._values if k[1] == user]:
                 del self._values[key]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import snapshots
+from ..columns import least_recent
 
 SNAPSHOT_MIN = snapshots.SNAPSHOT_MIN  # values of scopes this large are saved in the file
 
@@ -64,16 +65,8 @@ class ScopeCacheMixin:
         """Note that a user's in-memory indexes (``memories`` rows) were just used; drop
         the least recently used other users' caches while the total exceeds
         ``cache_memories`` (they are rebuilt from the store when searched again)."""
-        recent = self._recent
-        recent[user_id] = memories
-        recent.move_to_end(user_id)
-        total = sum(recent.values())
-        while total > self.cache_memories and len(recent) > 1:
-            user, size = next(iter(recent.items()))
-            if user == user_id:
-                break
-            del recent[user]
-            total -= size
+        self._recent[user_id] = memories
+        for user in least_recent(self._recent, user_id, self.cache_memories):
             for cache in (self._cache, self._lexicons, self._records, self._entities,
                           self._sizes, self._speakers):
                 cache.pop(user, None)
