@@ -43,12 +43,18 @@ def pack(arrays: Mapping[str, np.ndarray]) -> bytes:
     return b"".join([MAGIC, struct.pack("<I", len(head)), head, *parts])
 
 
+def older(blob: bytes) -> bool:
+    """Whether ``blob`` is in the zip form (``np.savez``) saved before this format: read
+    by ``unpack`` with copies, and worth saving again."""
+    return bytes(memoryview(blob)[:2]) == b"PK"
+
+
 def unpack(blob: bytes) -> dict[str, np.ndarray]:
     """The arrays of a :func:`pack` blob as read-only views of it (or of an old
     ``np.savez`` blob, copied). Raises ``ValueError`` on a malformed blob."""
     view = memoryview(blob)
     if bytes(view[:len(MAGIC)]) != MAGIC:
-        if bytes(view[:2]) == b"PK":  # np.savez, as saved before schema 7
+        if older(blob):
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 return {name: z[name] for name in z.files}
         raise ValueError("not a saved array blob")

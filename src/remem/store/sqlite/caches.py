@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .. import snapshots
+from .. import blobs, snapshots
 from ..columns import least_recent
 
 SNAPSHOT_MIN = snapshots.SNAPSHOT_MIN  # values of scopes this large are saved in the file
@@ -89,7 +89,7 @@ class ScopeCacheMixin:
         cache[user_id] = _Entry(int(version), int(mutations), int(max_rowid), value)
         # loaded: growth counts from the next use; a blob in the zip form of schema 6
         # (copied on every load) is saved again in the current form at the next use
-        self._saved[(kind, user_id)] = None if bytes(data[:2]) == b"PK" else -1
+        self._saved[(kind, user_id)] = None if blobs.older(data) else -1
 
     def _keep(self, kind: str, cache: dict[str, _Entry], user_id: str,
               encode: Callable[[Any], bytes], rows: int) -> None:
