@@ -15,18 +15,13 @@ import pytest
 import remem
 from remem import HashingEmbedder, Memory
 
-from server.kit import Server
+from server.kit import Server, serving
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("client-serve"))
-    try:
+    with serving(tmp_path_factory.mktemp("client-serve")) as s:
         yield s
-    finally:
-        s.stop()
-    err = s.stderr()
-    assert "internal error" not in err and "Traceback" not in err, err[-5000:]
 
 
 @pytest.fixture(scope="session")

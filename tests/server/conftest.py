@@ -8,18 +8,13 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from .kit import LIMIT_FLAGS, Server
+from .kit import LIMIT_FLAGS, Server, serving
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("serve"), *LIMIT_FLAGS)
-    try:
+    with serving(tmp_path_factory.mktemp("serve"), *LIMIT_FLAGS) as s:
         yield s
-    finally:
-        s.stop()
-    err = s.stderr()
-    assert "internal error" not in err and "Traceback" not in err, err[-5000:]
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -109,3 +110,15 @@ def assert_error(r: httpx.Response, status: int, type_: str | None = None) -> di
 # the shared server: keys on, small limits so the limit tests are cheap
 LIMIT_FLAGS = ("--max-body-bytes", "65536", "--max-import-bytes", "1048576",
                "--max-messages", "20", "--max-limit", "200")
+
+
+@contextmanager
+def serving(path: Path, *flags: str) -> Iterator[Server]:
+    """A ``remem serve`` for the block; afterwards its log must hold no internal error."""
+    s = Server(path, *flags)
+    try:
+        yield s
+    finally:
+        s.stop()
+    err = s.stderr()
+    assert "internal error" not in err and "Traceback" not in err, err[-5000:]
